@@ -1,0 +1,1 @@
+"""Domain models, ports and pure logic; imports no platform, database or scheduler library."""

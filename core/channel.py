@@ -1,0 +1,155 @@
+"""The neutral message model every platform adapter translates to and from."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class Platform(StrEnum):
+    """A chat platform the service runs on."""
+
+    TELEGRAM = "telegram"
+    ZALO = "zalo"
+
+
+class Kind(StrEnum):
+    """What a user sent, as far as conversation logic cares."""
+
+    TEXT = "text"
+    COMMAND = "command"
+    BUTTON = "button"
+    PHOTO = "photo"
+    CONTACT = "contact"
+    LOCATION = "location"
+    STICKER = "sticker"
+    UNSUPPORTED = "unsupported"
+
+
+class Ask(StrEnum):
+    """A special reply keyboard: ask the user to share something."""
+
+    CONTACT = "contact"
+    LOCATION = "location"
+
+
+@dataclass(frozen=True)
+class Button:
+    """One choice offered to the user: the label shown and the data we get back."""
+
+    label: str
+    data: str
+
+
+Keyboard = Sequence[Sequence[Button]]
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An image the user sent; `download` fetches its bytes (call it at once: URLs expire)."""
+
+    download: Callable[[], Awaitable[bytes]]
+    size: int | None = None
+    mime: str | None = None
+    unique_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One inbound update from any platform, already validated by its adapter."""
+
+    platform: Platform
+    chat_id: str
+    user_id: str
+    kind: Kind
+    dedupe_key: str
+    date: datetime
+    message_id: str = ""
+    display_name: str = ""
+    language_hint: str | None = None
+    text: str = ""
+    command: str = ""
+    payload: str = ""
+    button_data: str = ""
+    photo: Photo | None = None
+    contact_phone: str = ""
+    location: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What an adapter returns for a message it delivered."""
+
+    message_id: str
+
+
+class Outbound(Protocol):
+    """The send side of one platform; adapters implement it."""
+
+    platform: Platform
+
+    async def send_text(
+        self, chat_id: str, text: str, buttons: Keyboard = (), ask: Ask | None = None
+    ) -> Sent:
+        """Send a text, with optional choice buttons or a share-contact/location request."""
+        ...
+
+    async def send_photo(self, chat_id: str, image: bytes, caption: str = "") -> Sent:
+        """Send a JPEG/PNG image with an optional caption."""
+        ...
+
+    async def send_document(
+        self, chat_id: str, data: bytes, filename: str, caption: str = ""
+    ) -> Sent:
+        """Send a file (reports, exports)."""
+        ...
+
+    async def edit_text(
+        self, chat_id: str, message_id: str, text: str, buttons: Keyboard = ()
+    ) -> None:
+        """Replace the text (and buttons) of a message we sent earlier."""
+        ...
+
+
+class ChannelError(Exception):
+    """A platform refused or failed a send; adapters raise it or a subclass."""
+
+
+class RetryLater(ChannelError):
+    """The platform asked us to slow down (HTTP 429) or failed transiently."""
+
+    def __init__(self, retry_after: float, description: str = "") -> None:
+        super().__init__(description or f"retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class Blocked(ChannelError):
+    """The user blocked the bot or the chat no longer exists: stop sending to it."""
+
+
+OnUpdate = Callable[[Incoming], Awaitable[None]]
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split a long text into chunks of at most `limit` characters, at line breaks when possible."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current or not chunks:
+        chunks.append(current)
+    return chunks
