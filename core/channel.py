@@ -153,3 +153,26 @@ def split_text(text: str, limit: int) -> list[str]:
     if current or not chunks:
         chunks.append(current)
     return chunks
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """Split "/start@bot payload" into ("start", "payload"); None when the text is no command."""
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head, _, payload = text[1:].partition(" ")
+    command = head.split("@", 1)[0].lower()
+    if not command or not command.replace("_", "").isalnum():
+        return None
+    return command, payload.strip()
+
+
+class MediaStore(Protocol):
+    """Short-lived storage for images we must serve by URL (Zalo only sends photos by URL)."""
+
+    async def put(self, data: bytes, mime: str) -> str:
+        """Store bytes and return an unguessable token."""
+        ...
+
+    async def get(self, token: str) -> tuple[bytes, str] | None:
+        """Bytes and MIME type for a token, or None when unknown or expired."""
+        ...
