@@ -1,0 +1,116 @@
+"""Onboarding-step updates/s and latency through the emulator and the embedded database,
+beside a bare aiogram echo bot on the same emulator in the same run.
+
+Run: .venv/bin/python -m bench.updates [--users 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from functools import partial
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import Message
+from pymongo import AsyncMongoClient
+
+from bench.common import Figures, database_and_emulators, timed
+from bot.app import SANDBOX_TELEGRAM_TOKEN, Service
+from bot.config import Settings
+from core.clock import SystemClock
+from sandbox.server import Sandbox
+from storage.database import Storage
+from storage.documents import Document
+from storage.embedded import free_port
+from tests.chat import User
+
+
+async def onboard(user: User, latencies: list[float]) -> None:
+    """One resident's whole onboarding; each step's send-to-reply time is recorded."""
+    steps = [
+        lambda: user.says("/start", 2),
+        lambda: user.choose("🇻🇳 Tiếng Việt"),
+        lambda: user.choose("✅ Đồng ý"),
+        lambda: user.says("Nguyễn Văn An"),
+        lambda: user.share_phone("0912345678"),
+        lambda: user.choose("Xã Tân Hà"),
+        lambda: user.choose("✅ Đúng, xác nhận", 2),
+    ]
+    for step in steps:
+        await timed(step, latencies)
+
+
+async def run_khaibao(uri: str, sandbox: Sandbox, users: int) -> Figures:
+    """Onboard `users` Telegram residents at once through the real service."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
+    settings = Settings(
+        _env_file=None,
+        telegram_bot_token=SANDBOX_TELEGRAM_TOKEN,
+        telegram_api_base=sandbox.telegram_api_base,
+        http_port=free_port(),
+        log_level="WARNING",
+    )
+    service = Service(settings, Storage.over(client["bench"], SystemClock()))
+    await service.start()
+    residents = [User(sandbox.url, "telegram", str(500000 + i)) for i in range(users)]
+    latencies: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(onboard(resident, latencies) for resident in residents))
+    wall = time.perf_counter() - started
+    for resident in residents:
+        await resident.aclose()
+    await service.stop()
+    await client.drop_database("bench")
+    await client.close()
+    return Figures("khaibao onboarding steps", latencies, wall)
+
+
+async def run_echo(sandbox: Sandbox, users: int, messages: int) -> Figures:
+    """The ceiling: a bare aiogram echo bot on the same emulator."""
+    bot = Bot(
+        SANDBOX_TELEGRAM_TOKEN,
+        session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.telegram_api_base)),
+    )
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False))
+    residents = [User(sandbox.url, "telegram", str(900000 + i)) for i in range(users)]
+    latencies: list[float] = []
+
+    async def chat(resident: User) -> None:
+        for i in range(messages):
+            await timed(partial(resident.says, f"echo {i}"), latencies)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(chat(resident) for resident in residents))
+    wall = time.perf_counter() - started
+    await dispatcher.stop_polling()
+    await polling
+    for resident in residents:
+        await resident.aclose()
+    await bot.session.close()
+    return Figures("bare aiogram echo bot", latencies, wall)
+
+
+async def main(users: int) -> None:
+    """Run both and print figures and the ratio."""
+    async with database_and_emulators() as (uri, sandbox):
+        khaibao = await run_khaibao(uri, sandbox, users)
+        echo = await run_echo(sandbox, users, messages=7)
+    print(f"{users} concurrent Telegram users, embedded SecantusDB, emulator on loopback")
+    print(khaibao.line())
+    print(echo.line())
+    print(f"khaibao / echo throughput: {khaibao.rate / echo.rate:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=40)
+    asyncio.run(main(parser.parse_args().users))

@@ -1,0 +1,228 @@
+"""The composition root: database, channels, conversation logic and web server in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import ZaloChannel
+from bot.config import Settings
+from bot.web import build_web_app
+from core.areas import load_areas
+from core.channel import Incoming, OnUpdate, Outbound
+from core.clock import SystemClock
+from core.ports import Clock
+from core.texts import LANGUAGES, t
+from handlers.context import Services
+from handlers.router import Router
+from sandbox.server import Sandbox
+from storage.database import Storage, open_database
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("start", "help", "me", "language", "cancel", "delete")
+# Well-formed fake tokens: the emulators accept only these, real platforms never see them.
+SANDBOX_TELEGRAM_TOKEN = "1234567890:SANDBOX-telegram-token-not-for-real-use"  # noqa: S105
+SANDBOX_ZALO_TOKEN = "1234567890:sandbox-zalo-token"  # noqa: S105
+
+
+class Channel(Outbound, Protocol):
+    """A platform adapter as the app drives it."""
+
+    async def me(self) -> str:
+        """The bot's account name."""
+        ...
+
+    async def start_polling(self, on_update: OnUpdate) -> None:
+        """Receive updates by polling until stopped."""
+        ...
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        """Register our webhook with the platform."""
+        ...
+
+    def add_webhook_route(
+        self, app: web.Application, path: str, secret: str, on_update: OnUpdate
+    ) -> None:
+        """Serve the platform's webhook on our web server."""
+        ...
+
+    async def set_commands(self, commands: dict[str, list[tuple[str, str]]]) -> None:
+        """Publish the command menu per language, where the platform has one."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving and close connections."""
+        ...
+
+
+def webhook_path(channel: Channel) -> str:
+    """Where a platform posts its updates on our web server."""
+    return f"/webhook/{channel.platform.value}"
+
+
+def build_channels(settings: Settings, storage: Storage) -> list[Channel]:
+    """One adapter per configured platform token."""
+    channels: list[Channel] = []
+    if settings.telegram_bot_token:
+        token = settings.telegram_bot_token.get_secret_value()
+        channels.append(TelegramChannel(token, settings.telegram_api_base))
+    if settings.zalo_bot_token:
+        token = settings.zalo_bot_token.get_secret_value()
+        channels.append(
+            ZaloChannel(token, settings.zalo_api_base, storage.media, settings.base_url)
+        )
+    return channels
+
+
+@dataclass
+class Service:
+    """A running bot: web server, channels receiving updates, the router answering them."""
+
+    settings: Settings
+    storage: Storage
+    clock: Clock = field(default_factory=SystemClock)
+    channels: list[Channel] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+    _receivers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        """Create indexes, start the web server, then let every channel receive."""
+        settings = self.settings
+        await self.storage.ensure_indexes()
+        router = Router(self._services())
+        self.channels = build_channels(settings, self.storage)
+        app = build_web_app(self.storage.media, self.health)
+        deliverers = {
+            channel.platform: self._deliverer(router, channel) for channel in self.channels
+        }
+        if settings.bot_mode == "webhook":
+            for channel in self.channels:
+                path = webhook_path(channel)
+                channel.add_webhook_route(
+                    app, path, settings.webhook_secret_value, deliverers[channel.platform]
+                )
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, settings.http_host, settings.http_port).start()
+        for channel in self.channels:
+            await self._connect(channel, deliverers[channel.platform])
+
+    def _services(self) -> Services:
+        storage, settings = self.storage, self.settings
+        return Services(
+            people=storage.people,
+            accounts=storage.accounts,
+            conversations=storage.conversations,
+            updates=storage.updates,
+            staff=storage.staff,
+            audit=storage.audit,
+            areas=load_areas(settings.areas_file),
+            clock=self.clock,
+            timezone=settings.tz,
+        )
+
+    @staticmethod
+    def _deliverer(router: Router, channel: Channel) -> OnUpdate:
+        async def deliver(incoming: Incoming) -> None:
+            await router.handle(incoming, channel)
+
+        return deliver
+
+    async def _connect(self, channel: Channel, on_update: OnUpdate) -> None:
+        commands = {lang: [(c, t(lang, f"commands.{c}")) for c in COMMANDS] for lang in LANGUAGES}
+        await channel.set_commands(commands)
+        settings = self.settings
+        if settings.bot_mode == "webhook":
+            url = f"{settings.webhook_base_url}{webhook_path(channel)}"
+            await channel.set_webhook(url, settings.webhook_secret_value)
+        else:
+            receiving = asyncio.create_task(channel.start_polling(on_update))
+            self._receivers[channel.platform.value] = receiving
+        extra = {"platform": channel.platform.value, "mode": settings.bot_mode}
+        log.info("channel started", extra=extra)
+
+    async def health(self) -> dict[str, object]:
+        """Whether the database answers and every channel is receiving."""
+        database = await self.storage.ping()
+        channels = {
+            name: self.settings.bot_mode == "webhook" or not self._receivers[name].done()
+            for name in (channel.platform.value for channel in self.channels)
+        }
+        return {
+            "ok": database and all(channels.values()),
+            "database": database,
+            "channels": channels,
+        }
+
+    async def stop(self) -> None:
+        """Stop the web server (no new webhooks), then the channels, letting updates finish."""
+        if self._runner:
+            await self._runner.cleanup()
+        for channel in self.channels:
+            await channel.stop()
+        for task in self._receivers.values():
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+@dataclass
+class Sandboxed:
+    """Settings pointed at local emulators started for this run (no platform token given)."""
+
+    settings: Settings
+    sandbox: Sandbox
+
+
+async def start_sandbox(settings: Settings) -> Sandboxed:
+    """Start the Telegram and Zalo emulators and point the settings at them."""
+    sandbox = Sandbox(SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, port=settings.sandbox_port)
+    await sandbox.start()
+    local = settings.model_copy(
+        update={
+            "telegram_bot_token": SecretStr(SANDBOX_TELEGRAM_TOKEN),
+            "telegram_api_base": sandbox.telegram_api_base,
+            "zalo_bot_token": SecretStr(SANDBOX_ZALO_TOKEN),
+            "zalo_api_base": sandbox.zalo_api_base,
+            "bot_mode": "polling",
+        }
+    )
+    return Sandboxed(local, sandbox)
+
+
+async def run(settings: Settings) -> None:
+    """Run the bot until SIGINT/SIGTERM: embedded database and sandbox when none configured."""
+    uri = settings.mongodb_uri.get_secret_value() if settings.mongodb_uri else None
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(
+            open_database(uri, settings.mongodb_db, settings.data_dir)
+        )
+        sandbox: Sandbox | None = None
+        if settings.sandbox:
+            sandboxed = await start_sandbox(settings)
+            stack.push_async_callback(sandboxed.sandbox.stop)
+            settings, sandbox = sandboxed.settings, sandboxed.sandbox
+        service = Service(settings, Storage.over(db, SystemClock()))
+        await service.start()
+        stack.push_async_callback(service.stop)
+        if sandbox:
+            print(f"Sandbox chat page: {sandbox.page_url}", flush=True)
+        log.info("khaibao is running", extra={"web": settings.base_url})
+        await _wait_for_signal()
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

@@ -1,0 +1,341 @@
+"""Telegram adapter (aiogram 3): Bot API updates to `Incoming`, `Outbound` calls to the Bot API."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+
+import aiohttp
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    CallbackQuery,
+    Document,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    PhotoSize,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.channels.common import BackgroundTasks, text_incoming
+from core.channel import (
+    Ask,
+    Blocked,
+    ChannelError,
+    Incoming,
+    Keyboard,
+    Kind,
+    OnUpdate,
+    Photo,
+    Platform,
+    RetryLater,
+    Sent,
+    split_text,
+)
+
+logger = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_DATA_LIMIT = 64  # bytes, UTF-8
+DEFAULT_LANGUAGE = "vi"  # its command list is also the one for users with any other language
+ASK_LABELS = {
+    Ask.CONTACT: "📱 Gửi số điện thoại / Share phone",
+    Ask.LOCATION: "📍 Gửi vị trí / Share location",
+}
+DRAIN_TIMEOUT = 10.0
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+class TelegramChannel:
+    """The Telegram side of the service: updates in by polling or webhook, Bot API calls out."""
+
+    platform = Platform.TELEGRAM
+
+    def __init__(self, token: str, api_base: str | None = None) -> None:
+        session = (
+            AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+            if api_base
+            else AiohttpSession()
+        )
+        self._bot = Bot(token, session=session)
+        # Conversation state lives in MongoDB, never in aiogram's FSM.
+        self._dispatcher = Dispatcher(disable_fsm=True)
+        self._dispatcher.message.register(self._on_message)
+        self._dispatcher.callback_query.register(self._on_callback)
+        self._tasks = BackgroundTasks()
+        self._reply_keyboards: set[str] = set()
+        self._polling = False
+
+    async def me(self) -> str:
+        """The bot's username (for deep links and health checks)."""
+        with _translated_errors():
+            user = await self._bot.me()
+        if not user.username:
+            raise ChannelError("the Telegram bot has no username")
+        return user.username
+
+    async def start_polling(self, on_update: OnUpdate) -> None:
+        """Drop any webhook, then deliver updates by long polling until `stop()`."""
+        with _translated_errors():
+            await self._bot.delete_webhook()
+        self._polling = True
+        try:
+            await self._dispatcher.start_polling(
+                self._bot, handle_signals=False, close_bot_session=False, on_update=on_update
+            )
+        finally:
+            self._polling = False
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        """Ask Telegram to push updates to `url` with `secret` in the secret-token header."""
+        with _translated_errors():
+            await self._bot.set_webhook(
+                url,
+                secret_token=secret,
+                allowed_updates=self._dispatcher.resolve_used_update_types(),
+            )
+
+    def add_webhook_route(
+        self, app: web.Application, path: str, secret: str, on_update: OnUpdate
+    ) -> None:
+        """Serve Telegram's webhook at `path`; a request without the right secret gets 401."""
+        if not secret:
+            raise ValueError("a Telegram webhook needs a secret token")
+        SimpleRequestHandler(
+            self._dispatcher, self._bot, secret_token=secret, on_update=on_update
+        ).register(app, path=path)
+
+    async def set_commands(self, commands: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+        """Publish the command menu per language; Vietnamese is also the default list."""
+        for language, entries in commands.items():
+            menu = [BotCommand(command=command, description=text) for command, text in entries]
+            with _translated_errors():
+                await self._bot.set_my_commands(menu, language_code=language)
+                if language == DEFAULT_LANGUAGE:
+                    await self._bot.set_my_commands(menu)
+
+    async def stop(self) -> None:
+        """Stop polling, let in-flight updates finish (or cancel them) and close the session."""
+        if self._polling:
+            await self._dispatcher.stop_polling()
+        await self._tasks.drain(DRAIN_TIMEOUT)
+        await self._bot.session.close()
+
+    async def send_text(
+        self, chat_id: str, text: str, buttons: Keyboard = (), ask: Ask | None = None
+    ) -> Sent:
+        """Send a text in ≤4096-char chunks; buttons or the share request go on the last one."""
+        markup = self._markup(chat_id, buttons, ask)
+        *head, last = split_text(text, TEXT_LIMIT)
+        for chunk in head:
+            await self._send_message(chat_id, chunk, None)
+        sent = await self._send_message(chat_id, last, markup)
+        if isinstance(markup, ReplyKeyboardMarkup):
+            self._reply_keyboards.add(chat_id)
+        elif isinstance(markup, ReplyKeyboardRemove):
+            self._reply_keyboards.discard(chat_id)
+        return sent
+
+    async def send_photo(self, chat_id: str, image: bytes, caption: str = "") -> Sent:
+        """Upload an image; a caption over 1024 chars continues in following texts."""
+        head, *rest = split_text(caption, CAPTION_LIMIT)
+        with _translated_errors():
+            message = await self._bot.send_photo(
+                chat_id, BufferedInputFile(image, "photo.jpg"), caption=head or None
+            )
+        for chunk in rest:
+            await self.send_text(chat_id, chunk)
+        return Sent(str(message.message_id))
+
+    async def send_document(
+        self, chat_id: str, data: bytes, filename: str, caption: str = ""
+    ) -> Sent:
+        """Upload a file; a caption over 1024 chars continues in following texts."""
+        head, *rest = split_text(caption, CAPTION_LIMIT)
+        with _translated_errors():
+            message = await self._bot.send_document(
+                chat_id, BufferedInputFile(data, filename), caption=head or None
+            )
+        for chunk in rest:
+            await self.send_text(chat_id, chunk)
+        return Sent(str(message.message_id))
+
+    async def edit_text(
+        self, chat_id: str, message_id: str, text: str, buttons: Keyboard = ()
+    ) -> None:
+        """Replace a sent message's text and inline buttons; an unchanged edit is no error."""
+        markup = _inline_keyboard(buttons) if buttons else None
+        with _translated_errors():
+            try:
+                await self._bot.edit_message_text(
+                    text=text, chat_id=chat_id, message_id=int(message_id), reply_markup=markup
+                )
+            except TelegramBadRequest as exc:
+                if "message is not modified" not in exc.message:
+                    raise
+
+    def _markup(self, chat_id: str, buttons: Keyboard, ask: Ask | None) -> Markup | None:
+        if ask is not None:
+            return _ask_keyboard(ask, buttons)
+        if buttons:
+            return _inline_keyboard(buttons)
+        if chat_id in self._reply_keyboards:
+            # A share-contact keyboard stays on screen until we explicitly remove it.
+            return ReplyKeyboardRemove()
+        return None
+
+    async def _send_message(self, chat_id: str, text: str, markup: Markup | None) -> Sent:
+        with _translated_errors():
+            message = await self._bot.send_message(chat_id, text, reply_markup=markup)
+        return Sent(str(message.message_id))
+
+    async def _on_message(
+        self, message: Message, event_update: Update, on_update: OnUpdate
+    ) -> None:
+        user = message.from_user
+        if user is None:
+            return
+        base = Incoming(
+            platform=Platform.TELEGRAM,
+            chat_id=str(message.chat.id),
+            user_id=str(user.id),
+            kind=Kind.UNSUPPORTED,
+            dedupe_key=f"tg:{event_update.update_id}",
+            date=message.date.astimezone(UTC),
+            message_id=str(message.message_id),
+            display_name=user.full_name,
+            language_hint=user.language_code,
+        )
+        incoming = self._classify(message, base)
+        self._tasks.spawn(on_update(incoming), incoming.dedupe_key)
+
+    async def _on_callback(
+        self, query: CallbackQuery, event_update: Update, on_update: OnUpdate
+    ) -> None:
+        user = query.from_user
+        origin = query.message
+        incoming = Incoming(
+            platform=Platform.TELEGRAM,
+            chat_id=str(origin.chat.id if origin else user.id),
+            user_id=str(user.id),
+            kind=Kind.BUTTON if query.data is not None else Kind.UNSUPPORTED,
+            dedupe_key=f"tg:{event_update.update_id}",
+            date=datetime.now(UTC),
+            message_id=str(origin.message_id) if origin else "",
+            display_name=user.full_name,
+            language_hint=user.language_code,
+            button_data=query.data or "",
+        )
+        self._tasks.spawn(
+            self._answer_then_deliver(query.id, incoming, on_update), incoming.dedupe_key
+        )
+
+    async def _answer_then_deliver(
+        self, query_id: str, incoming: Incoming, on_update: OnUpdate
+    ) -> None:
+        try:
+            await self._bot.answer_callback_query(query_id)
+        except TelegramAPIError as exc:
+            # Only the button's spinner depends on it; the press itself still counts.
+            logger.warning("could not answer callback of update %s: %s", incoming.dedupe_key, exc)
+        await on_update(incoming)
+
+    def _classify(self, message: Message, base: Incoming) -> Incoming:
+        document = message.document
+        if message.text is not None:
+            return text_incoming(base, message.text)
+        if message.photo:
+            largest = max(message.photo, key=lambda size: size.width * size.height)
+            return self._with_photo(base, message, largest, "image/jpeg")
+        if document and document.mime_type and document.mime_type.startswith("image/"):
+            # Users often send selfies "as file" to avoid compression.
+            return self._with_photo(base, message, document, document.mime_type)
+        if message.contact:
+            # Anyone's contact card can be forwarded; only the sender's own proves their number.
+            if str(message.contact.user_id) != base.user_id:
+                return base
+            return replace(base, kind=Kind.CONTACT, contact_phone=message.contact.phone_number)
+        if message.location:
+            where = (message.location.latitude, message.location.longitude)
+            return replace(base, kind=Kind.LOCATION, location=where)
+        if message.sticker:
+            return replace(base, kind=Kind.STICKER)
+        return base
+
+    def _with_photo(
+        self, base: Incoming, message: Message, file: PhotoSize | Document, mime: str
+    ) -> Incoming:
+        photo = Photo(
+            download=partial(self._download, file.file_id),
+            size=file.file_size,
+            mime=mime,
+            unique_id=file.file_unique_id,
+        )
+        return replace(base, kind=Kind.PHOTO, text=message.caption or "", photo=photo)
+
+    async def _download(self, file_id: str) -> bytes:
+        buffer = io.BytesIO()
+        with _translated_errors():
+            await self._bot.download(file_id, destination=buffer)
+        return buffer.getvalue()
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Turn aiogram/aiohttp failures into the neutral `ChannelError` family."""
+    try:
+        yield
+    except TelegramRetryAfter as exc:
+        raise RetryLater(float(exc.retry_after), exc.message) from exc
+    except TelegramForbiddenError as exc:
+        raise Blocked(exc.message) from exc
+    except TelegramAPIError as exc:
+        if "chat not found" in exc.message.lower():
+            raise Blocked(exc.message) from exc
+        raise ChannelError(str(exc)) from exc
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        # File downloads stream through aiohttp without aiogram's error wrapping.
+        raise ChannelError(f"Telegram transfer failed: {exc!r}") from exc
+
+
+def _inline_keyboard(buttons: Keyboard) -> InlineKeyboardMarkup:
+    rows = [[_inline_button(button.label, button.data) for button in row] for row in buttons]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _inline_button(label: str, data: str) -> InlineKeyboardButton:
+    if len(data.encode()) > CALLBACK_DATA_LIMIT:
+        raise ValueError(f"callback data over {CALLBACK_DATA_LIMIT} bytes: {data!r}")
+    return InlineKeyboardButton(text=label, callback_data=data)
+
+
+def _ask_keyboard(ask: Ask, buttons: Keyboard) -> ReplyKeyboardMarkup:
+    """A one-time keyboard with one share button, labelled by the first given button if any."""
+    label = buttons[0][0].label if buttons and buttons[0] else ASK_LABELS[ask]
+    if ask is Ask.CONTACT:
+        share = KeyboardButton(text=label, request_contact=True)
+    else:
+        share = KeyboardButton(text=label, request_location=True)
+    return ReplyKeyboardMarkup(keyboard=[[share]], resize_keyboard=True, one_time_keyboard=True)

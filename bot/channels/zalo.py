@@ -1,0 +1,400 @@
+"""Zalo Bot Platform adapter over plain httpx: events to `Incoming`, `Outbound` calls to the API."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import logging
+import math
+import mimetypes
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import httpx
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.channels.common import BackgroundTasks, text_incoming
+from core.channel import (
+    Ask,
+    Button,
+    ChannelError,
+    Incoming,
+    Keyboard,
+    Kind,
+    MediaStore,
+    OnUpdate,
+    Photo,
+    Platform,
+    RetryLater,
+    Sent,
+    split_text,
+)
+
+logger = logging.getLogger(__name__)
+
+TEXT_LIMIT = 2000  # also the caption limit
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+SECRET_HEADER = "X-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+API_TIMEOUT = httpx.Timeout(10.0)
+DOWNLOAD_TIMEOUT = httpx.Timeout(30.0)
+POLL_MARGIN = 5.0  # seconds the client waits beyond the server-side long-poll timeout
+BACKOFF_MAX = 30.0
+DRAIN_TIMEOUT = 10.0
+
+TEXT_EVENT = "message.text.received"
+IMAGE_EVENT = "message.image.received"
+STICKER_EVENT = "message.sticker.received"
+
+Download = Callable[[], Awaitable[bytes]]
+
+
+class _Model(BaseModel):
+    # Ids are documented as strings; accept numbers too rather than dropping the update.
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+
+class _Sender(_Model):
+    id: str
+    display_name: str | None = None
+    name: str | None = None
+
+
+class _Chat(_Model):
+    id: str
+
+
+class _Attachment(_Model):
+    url: str | None = None
+
+
+class _Message(_Model):
+    sender: _Sender = Field(alias="from")
+    chat: _Chat
+    message_id: str
+    date: int  # Unix milliseconds
+    text: str | None = None
+    caption: str | None = None
+    photo_url: str | None = None
+    photo: object = None  # documented as a URL string; other shapes are ignored
+    attachments: list[_Attachment] = Field(default_factory=list)
+
+    def image_url(self) -> str | None:
+        """The image URL: `photo_url` in real payloads, `photo` in the docs, else `attachments`."""
+        if self.photo_url:
+            return self.photo_url
+        if isinstance(self.photo, str) and self.photo:
+            return self.photo
+        return next((item.url for item in self.attachments if item.url), None)
+
+
+class _Event(_Model):
+    event_name: str
+    message: _Message
+
+
+class ZaloChannel:
+    """The Zalo side of the service: events in by polling or webhook, Bot API calls out."""
+
+    platform = Platform.ZALO
+
+    def __init__(
+        self,
+        token: str,
+        api_base: str,
+        media: MediaStore,
+        public_base_url: str,
+        poll_timeout: float = 30.0,
+    ) -> None:
+        self._api = httpx.AsyncClient(
+            base_url=f"{api_base.rstrip('/')}/bot{token}/", timeout=API_TIMEOUT
+        )
+        # Image URLs come from Zalo's CDN; a separate client never resolves them against the API.
+        self._files = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+        self._media = media
+        self._public_base_url = public_base_url.rstrip("/")
+        self._poll_timeout = poll_timeout
+        self._tasks = BackgroundTasks()
+        self._poller: asyncio.Task[None] | None = None
+
+    async def me(self) -> str:
+        """The bot's account name."""
+        result = await self._call("getMe", {})
+        name = result.get("account_name") if isinstance(result, dict) else None
+        if not isinstance(name, str):
+            raise ChannelError(f"zalo getMe: unexpected result {result!r}")
+        return name
+
+    async def start_polling(self, on_update: OnUpdate) -> None:
+        """Drop any webhook, then deliver events by long polling until `stop()`."""
+        await self._call("deleteWebhook", {})
+        self._poller = asyncio.create_task(self._poll(on_update))
+        try:
+            await self._poller
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we were cancelled ourselves, not stopped
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        """Ask Zalo to push events to `url` with `secret` in the secret-token header."""
+        await self._call("setWebhook", {"url": url, "secret_token": secret})
+
+    async def set_commands(self, commands: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+        """Zalo bots have no command menu: nothing to publish."""
+
+    def add_webhook_route(
+        self, app: web.Application, path: str, secret: str, on_update: OnUpdate
+    ) -> None:
+        """Serve Zalo's webhook at `path`; a request without the right secret gets 403."""
+        if not secret:
+            raise ValueError("a Zalo webhook needs a secret token")
+        expected = secret.encode()
+
+        async def receive(request: web.Request) -> web.Response:
+            offered = request.headers.get(SECRET_HEADER, "").encode()
+            if not hmac.compare_digest(offered, expected):
+                logger.warning("zalo webhook: wrong or missing secret from %s", request.remote)
+                return web.json_response({"ok": False, "description": "Forbidden"}, status=403)
+            try:
+                body = await request.json()
+            except ValueError:
+                return web.json_response({"ok": False, "description": "Bad JSON"}, status=400)
+            if isinstance(body, dict) and body.get("ok") is True and "result" in body:
+                body = body["result"]
+            for event in _events(body):
+                self._accept(event, on_update)
+            return web.json_response({"ok": True})
+
+        app.router.add_post(path, receive)
+
+    async def stop(self) -> None:
+        """Stop polling, let in-flight events finish (or cancel them) and close the clients."""
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self._tasks.drain(DRAIN_TIMEOUT)
+        await self._api.aclose()
+        await self._files.aclose()
+
+    async def send_text(
+        self, chat_id: str, text: str, buttons: Keyboard = (), ask: Ask | None = None
+    ) -> Sent:
+        """Send a text in ≤2000-char chunks; buttons become a numbered list on the last one.
+
+        `ask` is ignored: Zalo cannot request a contact or location, so texts ask users to type.
+        """
+        chunks = split_text(text, TEXT_LIMIT)
+        if buttons:
+            chunks = _with_menu(chunks, _numbered_menu(buttons))
+        sent = [await self._send_message(chat_id, chunk) for chunk in chunks]
+        return sent[-1]
+
+    async def send_photo(self, chat_id: str, image: bytes, caption: str = "") -> Sent:
+        """Send an image by URL (Zalo takes no uploads); a long caption continues as texts."""
+        url = await self._host(image, _image_mime(image))
+        head, *rest = split_text(caption, TEXT_LIMIT)
+        params = {"chat_id": chat_id, "photo": url} | ({"caption": head} if head else {})
+        sent = _sent("sendPhoto", await self._call("sendPhoto", params))
+        for chunk in rest:
+            await self._send_message(chat_id, chunk)
+        return sent
+
+    async def send_document(
+        self, chat_id: str, data: bytes, filename: str, caption: str = ""
+    ) -> Sent:
+        """Zalo has no file messages: host the file and send its link with the caption."""
+        url = await self._host(
+            data, mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        )
+        link = f"{filename}: {url}"
+        return await self.send_text(chat_id, f"{caption}\n\n{link}" if caption else link)
+
+    async def edit_text(
+        self, chat_id: str, message_id: str, text: str, buttons: Keyboard = ()
+    ) -> None:
+        """Zalo cannot edit messages, so the new text is sent as a new message."""
+        await self.send_text(chat_id, text, buttons)
+
+    async def _send_message(self, chat_id: str, text: str) -> Sent:
+        return _sent(
+            "sendMessage", await self._call("sendMessage", {"chat_id": chat_id, "text": text})
+        )
+
+    async def _host(self, data: bytes, mime: str) -> str:
+        token = await self._media.put(data, mime)
+        return f"{self._public_base_url}/media/{token}"
+
+    async def _poll(self, on_update: OnUpdate) -> None:
+        delay = 0.0
+        while True:
+            try:
+                events = await self._next_events()
+            except ChannelError as exc:
+                delay = min(max(2 * delay, 1.0), BACKOFF_MAX)
+                logger.warning("zalo getUpdates failed (%s); polling again in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            delay = 0.0
+            for event in events:
+                self._accept(event, on_update)
+
+    async def _next_events(self) -> list[Mapping[str, object]]:
+        """The next long-poll result; an empty list when the poll timed out (error 408)."""
+        wait = math.ceil(self._poll_timeout)
+        body = await self._post(
+            "getUpdates",
+            {"timeout": str(wait)},
+            httpx.Timeout(API_TIMEOUT.connect, read=wait + POLL_MARGIN),
+        )
+        if body.get("ok") is not True and body.get("error_code") == 408:
+            return []
+        return _events(_result("getUpdates", body))
+
+    def _accept(self, event: Mapping[str, object], on_update: OnUpdate) -> None:
+        """Convert and deliver one raw event in the background."""
+        self._tasks.spawn(self._deliver(event, on_update), _label(event))
+
+    async def _deliver(self, event: Mapping[str, object], on_update: OnUpdate) -> None:
+        try:
+            parsed = _Event.model_validate(event)
+        except ValidationError as exc:
+            logger.warning("ignoring malformed zalo event %s: %s", _label(event), exc)
+            return
+        await on_update(await self._incoming(parsed))
+
+    async def _incoming(self, event: _Event) -> Incoming:
+        message = event.message
+        base = Incoming(
+            platform=Platform.ZALO,
+            chat_id=message.chat.id,
+            user_id=message.sender.id,
+            kind=Kind.UNSUPPORTED,
+            dedupe_key=f"zl:{event.event_name}:{message.message_id}",
+            date=datetime.fromtimestamp(message.date / 1000, tz=UTC),
+            message_id=message.message_id,
+            display_name=message.sender.display_name or message.sender.name or "",
+        )
+        if event.event_name == TEXT_EVENT:
+            return text_incoming(base, message.text or "")
+        if event.event_name == IMAGE_EVENT:
+            photo = await self._fetch_photo(message.image_url(), base.dedupe_key)
+            return replace(base, kind=Kind.PHOTO, text=message.caption or "", photo=photo)
+        if event.event_name == STICKER_EVENT:
+            return replace(base, kind=Kind.STICKER)
+        return base
+
+    async def _fetch_photo(self, url: str | None, label: str) -> Photo:
+        """Fetch the image now (its URL expires); a failure shows when the handler reads it."""
+        if url is None:
+            return Photo(download=_failing("the image event carried no URL"))
+        try:
+            data, mime = await self._download(url)
+        except (httpx.HTTPError, httpx.InvalidURL, ChannelError) as exc:
+            logger.warning("could not fetch the image of zalo event %s: %r", label, exc)
+            return Photo(download=_failing(f"could not fetch the image: {exc}"))
+        return Photo(download=_ready(data), size=len(data), mime=mime)
+
+    async def _download(self, url: str) -> tuple[bytes, str | None]:
+        async with self._files.stream("GET", url) as response:
+            response.raise_for_status()
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_IMAGE_BYTES:
+                    raise ChannelError(f"image larger than {MAX_IMAGE_BYTES} bytes")
+            content_type = response.headers.get("content-type", "")
+        return bytes(data), content_type.split(";")[0].strip() or None
+
+    async def _call(self, method: str, params: Mapping[str, object]) -> object:
+        return _result(method, await self._post(method, params, API_TIMEOUT))
+
+    async def _post(
+        self, method: str, params: Mapping[str, object], timeout: httpx.Timeout
+    ) -> Mapping[str, object]:
+        """POST a method and return its JSON envelope, whatever the HTTP status."""
+        try:
+            response = await self._api.post(method, json=params, timeout=timeout)
+        except httpx.HTTPError as exc:
+            # The request URL holds the token, so only the error type and text are reported.
+            raise ChannelError(f"zalo {method}: {type(exc).__name__}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ChannelError(f"zalo {method}: HTTP {response.status_code}, no JSON") from exc
+        if not isinstance(body, dict):
+            raise ChannelError(f"zalo {method}: HTTP {response.status_code}, not an envelope")
+        return body
+
+
+def _result(method: str, body: Mapping[str, object]) -> object:
+    """The `result` of a successful envelope; otherwise the matching `ChannelError`."""
+    if body.get("ok") is True:
+        return body.get("result")
+    code = body.get("error_code")
+    text = f"zalo {method}: error {code}: {body.get('description', '')}"
+    if code == 429:
+        raise RetryLater(_retry_after(body), text)
+    if code in (401, 403):
+        logger.error("%s; is ZALO_BOT_TOKEN right?", text)
+    raise ChannelError(text)
+
+
+def _retry_after(body: Mapping[str, object]) -> float:
+    parameters = body.get("parameters")
+    given = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    given = body.get("retry_after", given)
+    return float(given) if isinstance(given, int | float) and given > 0 else 1.0
+
+
+def _sent(method: str, result: object) -> Sent:
+    if not isinstance(result, dict) or result.get("message_id") is None:
+        raise ChannelError(f"zalo {method}: unexpected result {result!r}")
+    return Sent(str(result["message_id"]))
+
+
+def _events(result: object) -> list[Mapping[str, object]]:
+    """Events in a poll result or webhook body: one object, or (defensively) a list of them."""
+    items = result if isinstance(result, list) else [result]
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _label(event: Mapping[str, object]) -> str:
+    """The dedupe key of a raw event, for logs, even when it does not validate."""
+    message = event.get("message")
+    message_id = message.get("message_id") if isinstance(message, dict) else None
+    return f"zl:{event.get('event_name')}:{message_id}"
+
+
+def _numbered_menu(buttons: Keyboard) -> str:
+    """Buttons as "1. Label" lines, row by row: the user answers with the number or the label."""
+    choices: list[Button] = list(itertools.chain.from_iterable(buttons))
+    return "\n".join(f"{number}. {button.label}" for number, button in enumerate(choices, 1))
+
+
+def _with_menu(chunks: list[str], menu: str) -> list[str]:
+    """Append the menu to the last chunk after a blank line, or send it alone if it won't fit."""
+    last = f"{chunks[-1]}\n\n{menu}"
+    if len(last) <= TEXT_LIMIT:
+        return [*chunks[:-1], last]
+    return [*chunks, *split_text(menu, TEXT_LIMIT)]
+
+
+def _image_mime(image: bytes) -> str:
+    return "image/png" if image.startswith(b"\x89PNG\r\n\x1a\n") else "image/jpeg"
+
+
+def _ready(data: bytes) -> Download:
+    async def download() -> bytes:
+        return data
+
+    return download
+
+
+def _failing(reason: str) -> Download:
+    async def download() -> bytes:
+        raise ChannelError(reason)
+
+    return download

@@ -1,0 +1,117 @@
+"""Settings from the environment and `.env`; a bad value stops start-up with one clear line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_TELEGRAM_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+_ZALO_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]{8,}")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
+
+
+class Settings(BaseSettings):
+    """Every configuration key; see `.env.example` for what each one means."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    mongodb_uri: SecretStr | None = None
+    mongodb_db: str = Field("khaibao", pattern=r"^[A-Za-z0-9_-]{1,60}$")
+    data_dir: Path = Path("data")
+    areas_file: Path | None = None
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base: str | None = None
+    zalo_bot_token: SecretStr | None = None
+    zalo_api_base: str = "https://bot-api.zaloplatforms.com"
+
+    bot_mode: Literal["polling", "webhook"] = "polling"
+    webhook_base_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    public_base_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=1, le=65535)
+    sandbox_port: int = Field(8090, ge=0, le=65535)
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    secret_key: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _telegram_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value and not _TELEGRAM_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("expected <digits>:<secret> as given by BotFather")
+        return value
+
+    @field_validator("zalo_bot_token")
+    @classmethod
+    def _zalo_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value and not _ZALO_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("expected <bot_id>:<secret> as given by Zalo Bot Creator")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value and not _WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("use 16-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Ho_Chi_Minh)") from None
+        return value
+
+    @field_validator("telegram_api_base", "zalo_api_base", "webhook_base_url", "public_base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("expected an http(s):// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _webhook_needs_url_and_secret(self) -> Settings:
+        if self.bot_mode == "webhook" and not (self.webhook_base_url and self.webhook_secret):
+            raise ValueError("BOT_MODE=webhook needs WEBHOOK_BASE_URL and WEBHOOK_SECRET")
+        return self
+
+    @property
+    def sandbox(self) -> bool:
+        """No platform token configured: run against the local emulators."""
+        return self.telegram_bot_token is None and self.zalo_bot_token is None
+
+    @property
+    def webhook_secret_value(self) -> str:
+        """The webhook secret (set whenever BOT_MODE=webhook)."""
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The local time zone for slots and display."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def base_url(self) -> str:
+        """Where platforms and users reach our web server (media, landing pages)."""
+        return (
+            self.public_base_url
+            or self.webhook_base_url
+            or (f"http://{self.http_host}:{self.http_port}")
+        )
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line naming the first bad variable and why."""
+    first = error.errors()[0]
+    name = "_".join(str(part) for part in first["loc"]).upper() or "configuration"
+    return f"Invalid configuration: {name}: {first['msg'].removeprefix('Value error, ')}"

@@ -1,0 +1,24 @@
+"""Vietnamese phone numbers: validation and normalisation to +84 form."""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"[\s.\-()]")
+# Mobile numbers are 9 digits after the country code and start with 3, 5, 7, 8 or 9;
+# landlines are 10 digits starting with 2 (area code 2xx since 2017).
+_NATIONAL = re.compile(r"(?:[35789]\d{8}|2\d{9})")
+
+
+def normalize_phone(text: str) -> str | None:
+    """Return the number as +84XXXXXXXXX, or None when it is not a Vietnamese number."""
+    digits = _SEPARATORS.sub("", text.strip())
+    if digits.startswith("+84"):
+        national = digits[3:]
+    elif digits.startswith("84") and len(digits) >= 11:
+        national = digits[2:]
+    elif digits.startswith("0"):
+        national = digits[1:]
+    else:
+        return None
+    return f"+84{national}" if _NATIONAL.fullmatch(national) else None

@@ -1,0 +1,61 @@
+"""Selfie checks for quarantine declarations: one photo, its faces, its earlier photos.
+
+Flags only describe the photo for a human review queue; they never sanction anyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.faces import FaceAnalyzer, face_distance
+from core.imaging import NormalisedPhoto, hash_distance, normalise_photo
+
+
+class Flag(StrEnum):
+    """Something a reviewer should look at in a selfie."""
+
+    NO_FACE = "no_face"
+    SEVERAL_FACES = "several_faces"
+    MISMATCH = "mismatch"
+    REUSED = "reused"
+
+
+@dataclass(frozen=True)
+class SelfieCheck:
+    """The normalised selfie and what was noticed about it."""
+
+    photo: NormalisedPhoto
+    faces: int
+    encoding: tuple[float, ...] | None
+    distance: float | None
+    flags: frozenset[Flag]
+
+
+def check_selfie(
+    data: bytes,
+    analyzer: FaceAnalyzer,
+    reference: Sequence[float] | None,
+    earlier_hashes: Sequence[int],
+    *,
+    mismatch_threshold: float = 0.6,
+    reuse_distance: int = 6,
+    max_bytes: int = 10_000_000,
+) -> SelfieCheck:
+    """Normalise an uploaded selfie and flag it; raises PhotoRejected for unusable uploads."""
+    photo = normalise_photo(data, max_bytes=max_bytes)
+    report = analyzer.analyse(photo.jpeg)
+    distance = None
+    if report.encoding is not None and reference is not None:
+        distance = face_distance(report.encoding, reference)
+    flags: set[Flag] = set()
+    if report.faces == 0:
+        flags.add(Flag.NO_FACE)
+    elif report.faces > 1:
+        flags.add(Flag.SEVERAL_FACES)
+    if distance is not None and distance > mismatch_threshold:
+        flags.add(Flag.MISMATCH)
+    if any(hash_distance(photo.dhash, earlier) <= reuse_distance for earlier in earlier_hashes):
+        flags.add(Flag.REUSED)
+    return SelfieCheck(photo, report.faces, report.encoding, distance, frozenset(flags))

@@ -1,0 +1,34 @@
+"""Message catalogs: Vietnamese first, English second; handlers never hold inline texts."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+LANGUAGES = ("vi", "en")
+DEFAULT_LANGUAGE = "vi"
+
+
+@cache
+def catalog(lang: str) -> dict[str, str]:
+    """All texts of one language, flattened to dotted keys ("onboarding.name")."""
+    raw = resources.files("core").joinpath(f"locales/{lang}.toml").read_text("utf-8")
+    return dict(_flatten(tomllib.loads(raw)))
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            items.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            items.append((f"{prefix}{key}", str(value)))
+    return items
+
+
+def t(lang: str, key: str, **values: object) -> str:
+    """The text for `key` in `lang` (Vietnamese when the language is unknown), filled in."""
+    texts = catalog(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
+    return texts[key].format(**values) if values else texts[key]

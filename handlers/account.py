@@ -1,0 +1,106 @@
+"""A user's own data and settings: /me, /help, /language, /delete."""
+
+from __future__ import annotations
+
+from core.channel import Button
+from handlers.context import Context
+from handlers.flow import END, Flow, Step, ask_again, begin, enter
+from handlers.menu import show_menu
+from handlers.onboarding import language_buttons
+
+
+async def show_help(ctx: Context) -> None:
+    """The command list for residents (or how to register)."""
+    await ctx.say("help.resident" if ctx.account else "help.unregistered")
+
+
+async def show_me(ctx: Context) -> None:
+    """Everything we hold about the user, and how to delete it."""
+    person = await ctx.services.people.get(ctx.account.person_id) if ctx.account else None
+    if ctx.account is None or person is None:
+        await ctx.say("me.unregistered")
+        return
+    await ctx.say(
+        "me.show",
+        name=person.name,
+        phone=person.phone,
+        area=ctx.services.areas.name(person.area),
+        language=ctx.text(f"language.{ctx.lang}"),
+        version=person.consent.version,
+        consent_at=ctx.local_time(person.consent.at),
+    )
+
+
+async def change_language(ctx: Context) -> None:
+    """Offer the languages, then come back to whatever the user was doing."""
+    conversation = ctx.conversation
+    conversation.data["return_to"] = [conversation.flow, conversation.step]
+    await enter(ctx, LANGUAGE, "choose")
+
+
+async def ask_language(ctx: Context) -> None:
+    """Offer the languages."""
+    await ctx.say("language.ask", buttons=language_buttons(ctx))
+
+
+async def take_language(ctx: Context) -> str | None:
+    """Switch language and return to the interrupted flow, if any."""
+    if not ctx.choice.startswith("lang:"):
+        await ctx.say("common.choose_option")
+        return None
+    lang = ctx.choice.removeprefix("lang:")
+    if ctx.account:
+        ctx.account.language = lang
+        await ctx.services.accounts.save(ctx.account)
+    else:
+        ctx.conversation.data["lang"] = lang
+    await ctx.say("language.changed")
+    flow, step = ctx.conversation.data.pop("return_to", ["", ""])
+    if flow:
+        ctx.conversation.flow, ctx.conversation.step = flow, step
+        await ask_again(ctx)
+        return None
+    if ctx.account:
+        await show_menu(ctx)
+    return END
+
+
+async def start_delete(ctx: Context) -> None:
+    """Ask for confirmation before erasing the user's data."""
+    if ctx.account is None:
+        await ctx.say("me.unregistered")
+        return
+    await begin(ctx, DELETE)
+
+
+async def ask_delete(ctx: Context) -> None:
+    """The confirmation question."""
+    buttons = [
+        [Button(ctx.text("delete.yes"), "delete:yes")],
+        [Button(ctx.text("delete.no"), "delete:no")],
+    ]
+    await ctx.say("delete.confirm", buttons=buttons)
+
+
+async def take_delete(ctx: Context) -> str | None:
+    """Erase the person and the account, or keep everything."""
+    if ctx.choice == "delete:no":
+        await ctx.say("delete.kept")
+        await show_menu(ctx)
+        return END
+    if ctx.choice != "delete:yes" or ctx.account is None:
+        await ctx.say("common.choose_option")
+        return None
+    account = ctx.account
+    await ctx.services.people.delete(account.person_id)
+    await ctx.services.accounts.delete(account.platform, account.user_id)
+    await ctx.services.audit.append(ctx.actor, "person.delete", True, target=account.person_id)
+    await ctx.say("delete.done")
+    ctx.account = None
+    return END
+
+
+LANGUAGE = Flow(
+    name="language", first="choose", steps={"choose": Step(ask_language, take_language)}
+)
+DELETE = Flow(name="delete", first="confirm", steps={"confirm": Step(ask_delete, take_delete)})

@@ -1,0 +1,100 @@
+"""What a handler works with: the update, the user's state, the services and a reply helper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from core.areas import AreaCatalog
+from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform
+from core.models import Account, Conversation
+from core.ports import Accounts, AuditLog, Clock, Conversations, People, StaffDirectory, UpdateLog
+from core.texts import DEFAULT_LANGUAGE, t
+
+PRIVACY_VERSION = "2026-11"
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything handlers may call; the composition root builds it."""
+
+    people: People
+    accounts: Accounts
+    conversations: Conversations
+    updates: UpdateLog
+    staff: StaffDirectory
+    audit: AuditLog
+    areas: AreaCatalog
+    clock: Clock
+    timezone: ZoneInfo
+    privacy_version: str = PRIVACY_VERSION
+
+
+@dataclass
+class Context:
+    """One update being handled for one user."""
+
+    incoming: Incoming
+    out: Outbound
+    services: Services
+    account: Account | None
+    conversation: Conversation
+    choice: str = ""
+    offered: bool = False
+
+    @property
+    def lang(self) -> str:
+        """The user's language: the account's, or the one chosen during onboarding."""
+        if self.account:
+            return self.account.language
+        return str(self.conversation.data.get("lang", DEFAULT_LANGUAGE))
+
+    @property
+    def actor(self) -> str:
+        """Who is acting, as written in the audit trail."""
+        return f"{self.incoming.platform.value}:{self.incoming.user_id}"
+
+    def text(self, key: str, **values: object) -> str:
+        """A catalog text in the user's language."""
+        return t(self.lang, key, **values)
+
+    def local_time(self, moment: datetime) -> str:
+        """A moment as local "HH:MM dd/mm/yyyy"."""
+        return moment.astimezone(self.services.timezone).strftime("%H:%M %d/%m/%Y")
+
+    async def say(
+        self, key: str, buttons: Keyboard = (), ask: Ask | None = None, **values: object
+    ) -> None:
+        """Send a catalog text; offered buttons become the answers we accept next."""
+        await self.send(self.text(key, **values), buttons, ask)
+
+    async def send(self, text: str, buttons: Keyboard = (), ask: Ask | None = None) -> None:
+        """Send a text to the user's chat; offered buttons become the answers we accept next.
+
+        With `ask`, the single button is the label of the share-contact/location key instead.
+        """
+        if buttons and ask is None:
+            self.conversation.options = [button for row in buttons for button in row]
+            self.offered = True
+            if self.incoming.platform is Platform.ZALO:
+                text = f"{text}\n{self.text('common.number_hint')}"
+        await self.out.send_text(self.incoming.chat_id, text, buttons, ask)
+
+
+def resolve_choice(incoming: Incoming, offered: list[Button]) -> str | None:
+    """The button data the user picked: a pressed button, or a typed number or label.
+
+    Returns "" when the update is no choice at all, None for a pressed button we did not
+    offer (a stale button from an older message).
+    """
+    if incoming.kind is Kind.BUTTON:
+        return (
+            incoming.button_data if any(b.data == incoming.button_data for b in offered) else None
+        )
+    if incoming.kind is not Kind.TEXT or not offered:
+        return ""
+    answer = incoming.text.strip().rstrip(".").casefold()
+    if answer.isdigit() and 1 <= int(answer) <= len(offered):
+        return offered[int(answer) - 1].data
+    return next((b.data for b in offered if b.label.casefold() == answer), "")

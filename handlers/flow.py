@@ -1,0 +1,82 @@
+"""Multi-step conversations: each step asks a question and takes the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from handlers.context import Context
+
+END = "__end__"
+
+
+@dataclass(frozen=True)
+class Step:
+    """`ask` sends the question; `take` handles the answer and names the next step.
+
+    `take` returns the next step, END to finish the flow, or None to stay on this step
+    (it has already told the user what was wrong).
+    """
+
+    ask: Callable[[Context], Awaitable[None]]
+    take: Callable[[Context], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A named sequence of steps; the first one is where `begin` starts.
+
+    Defining a flow registers it by name, so a conversation stored in the database can
+    continue in any process.
+    """
+
+    name: str
+    steps: Mapping[str, Step]
+    first: str
+
+    def __post_init__(self) -> None:
+        _FLOWS[self.name] = self
+
+
+_FLOWS: dict[str, Flow] = {}
+
+
+def flow_named(name: str) -> Flow | None:
+    """The registered flow with this name (None for an unknown or retired flow)."""
+    return _FLOWS.get(name)
+
+
+async def begin(ctx: Context, flow: Flow, data: dict[str, object] | None = None) -> None:
+    """Start `flow` from its first step, dropping any flow in progress."""
+    ctx.conversation.data = {**({"lang": ctx.lang} if ctx.account is None else {}), **(data or {})}
+    await enter(ctx, flow, flow.first)
+
+
+async def enter(ctx: Context, flow: Flow, step: str) -> None:
+    """Move to `step` and ask its question."""
+    ctx.conversation.flow, ctx.conversation.step = flow.name, step
+    ctx.conversation.options = []
+    await flow.steps[step].ask(ctx)
+
+
+async def ask_again(ctx: Context) -> None:
+    """Repeat the current step's question (after a help text or a language change)."""
+    flow = flow_named(ctx.conversation.flow)
+    if flow is not None:
+        await enter(ctx, flow, ctx.conversation.step)
+
+
+async def resume(ctx: Context, flow: Flow) -> None:
+    """Feed the update to the current step and move on as it says."""
+    following = await flow.steps[ctx.conversation.step].take(ctx)
+    if following == END:
+        finish(ctx)
+    elif following is not None:
+        await enter(ctx, flow, following)
+
+
+def finish(ctx: Context) -> None:
+    """Leave the current flow (the language chosen before registering is kept)."""
+    lang = ctx.conversation.data.get("lang")
+    ctx.conversation.flow = ctx.conversation.step = ""
+    ctx.conversation.data = {"lang": lang} if lang and ctx.account is None else {}

@@ -1,0 +1,176 @@
+"""Registration: language, privacy consent, name, phone, commune, confirmation."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from core.channel import Ask, Button, Kind, Platform
+from core.models import Account, Consent, Person
+from core.phone import normalize_phone
+from core.texts import LANGUAGES
+from handlers.context import Context
+from handlers.flow import END, Flow, Step
+from handlers.menu import show_menu
+
+_NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
+
+
+async def ask_language(ctx: Context) -> None:
+    """Greet and offer the languages."""
+    await ctx.say("onboarding.welcome", district=ctx.services.areas.district)
+    await ctx.say("language.ask", buttons=language_buttons(ctx))
+
+
+def language_buttons(ctx: Context) -> list[list[Button]]:
+    """One button per supported language."""
+    return [[Button(ctx.text(f"language.{lang}"), f"lang:{lang}") for lang in LANGUAGES]]
+
+
+async def take_language(ctx: Context) -> str | None:
+    """Remember the chosen language."""
+    if not ctx.choice.startswith("lang:"):
+        await ctx.say("common.choose_option")
+        return None
+    ctx.conversation.data["lang"] = ctx.choice.removeprefix("lang:")
+    return "consent"
+
+
+async def ask_consent(ctx: Context) -> None:
+    """Show the privacy notice and ask for consent."""
+    buttons = [
+        [Button(ctx.text("onboarding.agree"), "consent:yes")],
+        [Button(ctx.text("onboarding.decline"), "consent:no")],
+    ]
+    await ctx.say("onboarding.privacy", buttons=buttons, version=ctx.services.privacy_version)
+
+
+async def take_consent(ctx: Context) -> str | None:
+    """Go on after consent; on refusal end without storing anything."""
+    if ctx.choice == "consent:yes":
+        ctx.conversation.data["consent_at"] = ctx.services.clock.now().isoformat()
+        return "name"
+    if ctx.choice == "consent:no":
+        await ctx.say("onboarding.declined")
+        ctx.conversation.data.clear()
+        return END
+    await ctx.say("common.choose_option")
+    return None
+
+
+async def ask_name(ctx: Context) -> None:
+    """Ask for the full name."""
+    await ctx.say("onboarding.name")
+
+
+async def take_name(ctx: Context) -> str | None:
+    """Accept a plausible full name (letters, 2–80 characters)."""
+    name = " ".join(ctx.incoming.text.split())
+    if ctx.incoming.kind is not Kind.TEXT or not 2 <= len(name) <= 80 or not _NAME.fullmatch(name):
+        await ctx.say("onboarding.name_invalid")
+        return None
+    ctx.conversation.data["name"] = name
+    return "phone"
+
+
+async def ask_phone(ctx: Context) -> None:
+    """Ask for the phone number (a share-contact button on Telegram)."""
+    if ctx.incoming.platform is Platform.TELEGRAM:
+        share = [[Button(ctx.text("onboarding.phone_button"), "")]]
+        await ctx.say("onboarding.phone_telegram", buttons=share, ask=Ask.CONTACT)
+    else:
+        await ctx.say("onboarding.phone_zalo")
+
+
+async def take_phone(ctx: Context) -> str | None:
+    """Accept a shared contact or a typed Vietnamese number, normalised to +84."""
+    typed = ctx.incoming.contact_phone or ctx.incoming.text
+    phone = normalize_phone(typed)
+    if phone is None:
+        await ctx.say("onboarding.phone_invalid", text=typed.strip()[:30])
+        return None
+    ctx.conversation.data["phone"] = phone
+    return "area"
+
+
+async def ask_area(ctx: Context) -> None:
+    """Offer the district's communes, two per row."""
+    areas = [Button(area.name, f"area:{area.code}") for area in ctx.services.areas.areas]
+    await ctx.say("onboarding.area", buttons=[areas[i : i + 2] for i in range(0, len(areas), 2)])
+
+
+async def take_area(ctx: Context) -> str | None:
+    """Remember the chosen commune."""
+    code = ctx.choice.removeprefix("area:")
+    if not ctx.choice.startswith("area:") or ctx.services.areas.get(code) is None:
+        await ctx.say("common.choose_option")
+        return None
+    ctx.conversation.data["area"] = code
+    return "confirm"
+
+
+async def ask_confirm(ctx: Context) -> None:
+    """Show the collected details for a last check."""
+    data = ctx.conversation.data
+    buttons = [
+        [Button(ctx.text("onboarding.confirm_yes"), "confirm:yes")],
+        [Button(ctx.text("onboarding.confirm_redo"), "confirm:redo")],
+    ]
+    await ctx.say(
+        "onboarding.confirm",
+        buttons=buttons,
+        name=data["name"],
+        phone=data["phone"],
+        area=ctx.services.areas.name(str(data["area"])),
+    )
+
+
+async def take_confirm(ctx: Context) -> str | None:
+    """Store the person and the account, or start the questions again."""
+    if ctx.choice == "confirm:redo":
+        return "name"
+    if ctx.choice != "confirm:yes":
+        await ctx.say("common.choose_option")
+        return None
+    await register(ctx)
+    await ctx.say("onboarding.done", name=ctx.conversation.data["name"])
+    await show_menu(ctx)
+    return END
+
+
+async def register(ctx: Context) -> None:
+    """Create the person (with the consent given) and bind this chat account to them."""
+    data, now = ctx.conversation.data, ctx.services.clock.now()
+    person = Person(
+        id=uuid.uuid4().hex,
+        name=str(data["name"]),
+        phone=str(data["phone"]),
+        area=str(data["area"]),
+        created_at=now,
+        consent=Consent(version=ctx.services.privacy_version, at=str(data["consent_at"])),
+    )
+    account = Account(
+        platform=ctx.incoming.platform,
+        user_id=ctx.incoming.user_id,
+        chat_id=ctx.incoming.chat_id,
+        person_id=person.id,
+        language=ctx.lang,
+        created_at=now,
+    )
+    await ctx.services.people.add(person)
+    await ctx.services.accounts.save(account)
+    ctx.account = account
+
+
+ONBOARDING = Flow(
+    name="onboarding",
+    first="language",
+    steps={
+        "language": Step(ask_language, take_language),
+        "consent": Step(ask_consent, take_consent),
+        "name": Step(ask_name, take_name),
+        "phone": Step(ask_phone, take_phone),
+        "area": Step(ask_area, take_area),
+        "confirm": Step(ask_confirm, take_confirm),
+    },
+)

@@ -1,0 +1,152 @@
+"""Entry point of conversation logic: one update in, replies out, the same on every platform."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+
+from core.channel import Incoming, Kind, Outbound
+from handlers import account, staff
+from handlers.context import Context, Services, resolve_choice
+from handlers.flow import ask_again, begin, finish, flow_named, resume
+from handlers.menu import show_menu
+from handlers.onboarding import ONBOARDING
+from handlers.payloads import PayloadRouter
+
+log = logging.getLogger(__name__)
+
+Command = Callable[[Context], Awaitable[None]]
+CANCEL_WORDS = frozenset({"hủy", "huỷ", "huy", "cancel", "thoát"})
+IGNORED_KINDS = (Kind.STICKER, Kind.UNSUPPORTED)
+
+
+class Router:
+    """Turns each `Incoming` into replies: dedupe, per-user ordering, commands, flows."""
+
+    def __init__(self, services: Services, payloads: PayloadRouter | None = None) -> None:
+        self.services = services
+        self.payloads = payloads or PayloadRouter()
+        self.commands: dict[str, Command] = {
+            "start": self._start,
+            "cancel": self._cancel,
+            "huy": self._cancel,
+            "help": self._help,
+            "me": self._me,
+            "language": self._language,
+            "delete": account.start_delete,
+            "xoa": account.start_delete,
+            "staff": staff.staff_info,
+            "audit": staff.audit_log,
+        }
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def handle(self, incoming: Incoming, out: Outbound) -> None:
+        """Process one update exactly once; a failure apologises instead of crashing."""
+        key = (incoming.platform.value, incoming.user_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        # Taken before any await, so one user's updates run in arrival order; others in parallel.
+        async with lock:
+            if not await self.services.updates.first_time(incoming.dedupe_key):
+                log.info("duplicate update ignored", extra={"update": incoming.dedupe_key})
+                return
+            ctx = await self._context(incoming, out)
+            try:
+                await self._route(ctx)
+                await self._save(ctx)
+            except Exception:
+                log.exception("update failed", extra={"update": incoming.dedupe_key})
+                await self._apologise(ctx)
+
+    async def _context(self, incoming: Incoming, out: Outbound) -> Context:
+        services = self.services
+        account_ = await services.accounts.get(incoming.platform, incoming.user_id)
+        conversation = await services.conversations.get(incoming.platform, incoming.user_id)
+        return Context(incoming, out, services, account_, conversation)
+
+    async def _route(self, ctx: Context) -> None:
+        choice = resolve_choice(ctx.incoming, ctx.conversation.options)
+        if choice is None:
+            await ctx.say("common.stale_button")
+            return
+        ctx.choice = choice
+        flow = flow_named(ctx.conversation.flow)
+        if ctx.incoming.kind is Kind.COMMAND:
+            await self._command(ctx)
+        elif ctx.incoming.text.strip().casefold() in CANCEL_WORDS:
+            await self._cancel(ctx)
+        elif ctx.account is None and flow is None:
+            await begin(ctx, ONBOARDING)
+        elif ctx.incoming.kind in IGNORED_KINDS:
+            await ctx.say("common.not_understood")
+            await (ask_again(ctx) if flow else show_menu(ctx))
+        elif flow is not None:
+            await resume(ctx, flow)
+        elif ctx.choice.startswith("menu:"):
+            await self.commands[ctx.choice.removeprefix("menu:")](ctx)
+        else:
+            await show_menu(ctx)
+
+    async def _command(self, ctx: Context) -> None:
+        command = self.commands.get(ctx.incoming.command)
+        if command is None:
+            await ctx.say("common.unknown_command", command=ctx.incoming.command)
+            await ask_again(ctx)
+            return
+        await command(ctx)
+
+    async def _save(self, ctx: Context) -> None:
+        conversation = ctx.conversation
+        # Outside a flow only the buttons of the latest reply count.
+        if not conversation.flow and not ctx.offered:
+            conversation.options = []
+        if conversation.flow or conversation.options:
+            await self.services.conversations.save(conversation)
+        else:  # nothing in progress: keep nothing (a declined consent leaves no trace)
+            await self.services.conversations.clear(conversation.platform, conversation.user_id)
+
+    async def _apologise(self, ctx: Context) -> None:
+        try:
+            await ctx.say("common.error")
+        except Exception:
+            log.exception("apology failed", extra={"update": ctx.incoming.dedupe_key})
+
+    async def _start(self, ctx: Context) -> None:
+        payload = ctx.incoming.payload
+        if payload:
+            handled = await self.payloads.dispatch(ctx, payload)
+            if handled or ctx.account:
+                return
+        if ctx.account:
+            await ctx.say("onboarding.already")
+            await show_menu(ctx)
+        else:
+            await begin(ctx, ONBOARDING)
+
+    async def _cancel(self, ctx: Context) -> None:
+        flow = ctx.conversation.flow
+        finish(ctx)
+        if not flow:
+            await ctx.say("common.nothing_to_cancel")
+        elif ctx.account is None:
+            await ctx.say("onboarding.restart")
+            ctx.conversation.data.clear()
+            return
+        else:
+            await ctx.say("common.cancelled")
+        if ctx.account:
+            await show_menu(ctx)
+
+    async def _help(self, ctx: Context) -> None:
+        await account.show_help(ctx)
+        await ask_again(ctx)
+
+    async def _me(self, ctx: Context) -> None:
+        await account.show_me(ctx)
+        await ask_again(ctx)
+
+    async def _language(self, ctx: Context) -> None:
+        await account.change_language(ctx)

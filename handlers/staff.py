@@ -1,0 +1,69 @@
+"""The one authorization gate for staff commands, and the first staff commands."""
+
+from __future__ import annotations
+
+from core.models import Role, Staff
+from handlers.context import Context
+
+AUDIT_PAGE = 10
+
+PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.DISTRICT_ADMIN: frozenset({"staff.info", "audit.read"}),
+    Role.COMMUNE_STAFF: frozenset({"staff.info"}),
+    Role.HEALTH_OFFICER: frozenset({"staff.info"}),
+    Role.ORG_MANAGER: frozenset({"staff.info"}),
+}
+
+
+def may(staff: Staff | None, permission: str, area: str | None = None) -> bool:
+    """Whether `staff` holds `permission` over `area` (district admins cover every area)."""
+    if staff is None or permission not in PERMISSIONS[staff.role]:
+        return False
+    return area is None or staff.role is Role.DISTRICT_ADMIN or area in staff.areas
+
+
+async def authorize(ctx: Context, permission: str, area: str | None = None) -> Staff | None:
+    """The gate: check role and scope, audit the attempt, refuse politely when not allowed."""
+    staff = await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id)
+    allowed = may(staff, permission, area)
+    await ctx.services.audit.append(ctx.actor, permission, allowed, target=area or "")
+    if not allowed:
+        await ctx.say("staff.denied")
+        return None
+    return staff
+
+
+async def staff_info(ctx: Context) -> None:
+    """/staff: my role, scope and commands."""
+    staff = await authorize(ctx, "staff.info")
+    if staff is None:
+        return
+    scope = (
+        ctx.text("staff.all_areas")
+        if staff.role is Role.DISTRICT_ADMIN
+        else ", ".join(ctx.services.areas.name(code) for code in staff.areas)
+    )
+    await ctx.say("help.staff", role=ctx.text(f"roles.{staff.role.value}"), scope=scope)
+
+
+async def audit_log(ctx: Context) -> None:
+    """/audit: the newest audit entries."""
+    if await authorize(ctx, "audit.read") is None:
+        return
+    entries = await ctx.services.audit.latest(AUDIT_PAGE)
+    if not entries:
+        await ctx.say("staff.audit_empty")
+        return
+    lines = [ctx.text("staff.audit_title")] + [
+        ctx.text(
+            "staff.audit_line",
+            seq=entry.seq,
+            at=ctx.local_time(entry.at),
+            actor=entry.actor,
+            action=entry.action,
+            target=entry.target,
+            result=ctx.text("staff.audit_allowed" if entry.allowed else "staff.audit_denied"),
+        )
+        for entry in entries
+    ]
+    await ctx.send("\n".join(lines))

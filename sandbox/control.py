@@ -1,0 +1,196 @@
+"""The control API under /control: simulated users, injected updates, transcripts, config."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+from aiohttp import web
+
+from sandbox.common import ControlError, Fields, FileStore
+from sandbox.emulator import BotEmulator
+from sandbox.zalo_api import new_id
+
+log = logging.getLogger(__name__)
+
+PLATFORMS = ("telegram", "zalo")
+
+
+@dataclass
+class SimUser:
+    """A person the page can play, with an id on each platform."""
+
+    id: str
+    name: str
+    telegram_id: str
+    zalo_id: str
+
+
+class Users:
+    """The simulated users the page lists; users that tests send as are added automatically."""
+
+    def __init__(self) -> None:
+        self._users: list[SimUser] = []
+
+    def all(self) -> list[dict[str, str]]:
+        """Every user as JSON."""
+        return [asdict(user) for user in self._users]
+
+    def find(self, platform: str, user_id: str) -> SimUser | None:
+        """The user with this id on a platform."""
+        key = f"{platform}_id"
+        return next((user for user in self._users if getattr(user, key) == user_id), None)
+
+    def add(self, name: str | None, telegram_id: str | None, zalo_id: str | None) -> SimUser:
+        """Create a user (generating missing ids), or rename the one holding a given id."""
+        existing = (telegram_id and self.find("telegram", telegram_id)) or (
+            zalo_id and self.find("zalo", zalo_id)
+        )
+        if existing:
+            existing.name = name or existing.name
+            return existing
+        user = SimUser(
+            id=f"u{len(self._users) + 1}",
+            name=name or f"Người dùng {len(self._users) + 1}",
+            telegram_id=telegram_id or str(10**9 + secrets.randbelow(9 * 10**9)),
+            zalo_id=zalo_id or new_id(),
+        )
+        self._users.append(user)
+        return user
+
+
+async def json_body(request: web.Request) -> Fields:
+    """The request's JSON object body (empty when there is none)."""
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise ControlError("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ControlError("the body must be a JSON object")
+    return Fields(body, ControlError)
+
+
+def query_number(request: web.Request, name: str) -> float:
+    """A numeric query parameter, 0 when absent."""
+    return Fields(dict(request.query), ControlError).number(name) or 0.0
+
+
+@web.middleware
+async def control_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer control-API problems with JSON errors, never with a traceback page."""
+    if not request.path.startswith("/control/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ControlError as error:
+        return web.json_response({"error": str(error)}, status=400)
+    except web.HTTPException as error:
+        return web.json_response({"error": error.reason}, status=error.status)
+    except Exception:
+        log.exception("control API failure on %s", request.path)
+        return web.json_response({"error": "internal sandbox error"}, status=500)
+
+
+class Control:
+    """Routes of the control API."""
+
+    def __init__(
+        self, emulators: dict[str, BotEmulator], files: FileStore, users: Users, poll_cap: float
+    ) -> None:
+        self.emulators = emulators
+        self.files = files
+        self.users = users
+        self.poll_cap = poll_cap
+
+    def routes(self) -> list[web.RouteDef]:
+        """All control routes (fixed paths before the /control/{platform}/... ones)."""
+        return [
+            web.get("/control/users", self.list_users),
+            web.post("/control/users", self.add_user),
+            web.get("/control/files/{id}", self.file),
+            web.post("/control/{platform}/send", self.send),
+            web.get("/control/{platform}/chats/{chat_id}/messages", self.messages),
+            web.get("/control/{platform}/calls", self.calls),
+            web.delete("/control/{platform}/calls", self.clear_calls),
+            web.post("/control/{platform}/config", self.configure),
+            web.get("/control/{platform}/webhook", self.webhook),
+        ]
+
+    def _emulator(self, request: web.Request) -> BotEmulator:
+        platform = request.match_info["platform"]
+        if platform not in self.emulators:
+            raise web.HTTPNotFound(reason=f"unknown platform {platform!r}")
+        return self.emulators[platform]
+
+    async def send(self, request: web.Request) -> web.Response:
+        """POST /control/{platform}/send: deliver a simulated user's message or press."""
+        emulator = self._emulator(request)
+        body = await json_body(request)
+        if body.present("raw"):
+            return web.json_response(await emulator.inject(body, ""))
+        user_id = body.require("user_id")
+        known = self.users.find(emulator.platform, user_id)
+        display_name = body.text("display_name")
+        name = display_name or (known.name if known else f"Người dùng {user_id}")
+        result = await emulator.inject(body, name)
+        if known is None or display_name:
+            telegram = emulator.platform == "telegram"
+            self.users.add(name, user_id if telegram else None, None if telegram else user_id)
+        return web.json_response(result)
+
+    async def messages(self, request: web.Request) -> web.Response:
+        """GET .../chats/{chat_id}/messages?after=&wait=&include_user=: long-poll a transcript."""
+        emulator = self._emulator(request)
+        after = int(query_number(request, "after"))
+        wait = min(max(query_number(request, "wait"), 0.0), self.poll_cap)
+        include_user = Fields(dict(request.query), ControlError).flag("include_user")
+        entries, last = await emulator.transcript.wait(
+            request.match_info["chat_id"], after, include_user, wait
+        )
+        return web.json_response({"messages": [entry.view() for entry in entries], "last": last})
+
+    async def calls(self, request: web.Request) -> web.Response:
+        """GET /control/{platform}/calls[?method=]: the API calls the bot made."""
+        calls = self._emulator(request).calls
+        method = request.query.get("method")
+        return web.json_response([call for call in calls if method in {None, call["method"]}])
+
+    async def clear_calls(self, request: web.Request) -> web.Response:
+        """DELETE /control/{platform}/calls."""
+        self._emulator(request).calls.clear()
+        return web.json_response({"ok": True})
+
+    async def configure(self, request: web.Request) -> web.Response:
+        """POST /control/{platform}/config: rate limit, failures, Zalo payload switches."""
+        self._emulator(request).configure(await json_body(request))
+        return web.json_response({"ok": True})
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """GET /control/{platform}/webhook: the registered URL and secret."""
+        return web.json_response(self._emulator(request).webhook_view())
+
+    async def file(self, request: web.Request) -> web.Response:
+        """GET /control/files/{id}: stored bytes with their content type."""
+        stored = self.files.get(request.match_info["id"])
+        if stored is None:
+            raise web.HTTPNotFound(reason="no such file")
+        return web.Response(body=stored.data, content_type=stored.content_type)
+
+    async def list_users(self, request: web.Request) -> web.Response:
+        """GET /control/users."""
+        return web.json_response({"users": self.users.all()})
+
+    async def add_user(self, request: web.Request) -> web.Response:
+        """POST /control/users {name?, telegram_id?, zalo_id?}: ids are generated when absent."""
+        body = await json_body(request)
+        telegram_id = body.text("telegram_id") or None
+        if telegram_id is not None and not (telegram_id.isascii() and telegram_id.isdigit()):
+            raise ControlError("telegram_id is digits only")
+        user = self.users.add(body.text("name"), telegram_id, body.text("zalo_id") or None)
+        return web.json_response(asdict(user))

@@ -1,0 +1,108 @@
+"""Connecting to MongoDB (a configured server or the embedded one) and the repositories."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+
+from core.ports import Clock
+from storage.audit import AuditRepo
+from storage.conversations import ConversationsRepo
+from storage.documents import Database, Document
+from storage.embedded import EmbeddedMongo, running_server
+from storage.media import MediaRepo
+from storage.people import AccountsRepo, PeopleRepo
+from storage.staff import StaffRepo
+from storage.updates import UpdateLogRepo
+
+log = logging.getLogger(__name__)
+
+UPDATE_KEYS_KEPT = timedelta(days=3)
+MEDIA_KEPT = timedelta(days=1)
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "people": [IndexModel("phone"), IndexModel("area")],
+    "channel_accounts": [
+        IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True),
+        IndexModel("person_id"),
+    ],
+    "conversations": [
+        IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True),
+        IndexModel("expires_at", expireAfterSeconds=0),
+    ],
+    "updates": [IndexModel("at", expireAfterSeconds=int(UPDATE_KEYS_KEPT.total_seconds()))],
+    "staff": [IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True)],
+    "audit": [IndexModel("seq", unique=True)],
+    "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
+}
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Every repository over one database."""
+
+    db: Database
+    people: PeopleRepo
+    accounts: AccountsRepo
+    conversations: ConversationsRepo
+    updates: UpdateLogRepo
+    staff: StaffRepo
+    audit: AuditRepo
+    media: MediaRepo
+
+    @classmethod
+    def over(cls, db: Database, clock: Clock) -> Storage:
+        """Repositories for `db`, all reading time from `clock`."""
+        return cls(
+            db=db,
+            people=PeopleRepo(db),
+            accounts=AccountsRepo(db),
+            conversations=ConversationsRepo(db, clock),
+            updates=UpdateLogRepo(db, clock),
+            staff=StaffRepo(db),
+            audit=AuditRepo(db, clock),
+            media=MediaRepo(db, clock),
+        )
+
+    async def ensure_indexes(self) -> None:
+        """Create every index; safe to run at each start-up."""
+        for name, indexes in INDEXES.items():
+            await self.db[name].create_indexes(indexes)
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            await self.db.command("ping")
+            return True
+        except Exception:
+            return False
+
+
+@asynccontextmanager
+async def open_database(
+    uri: str | None, db_name: str, data_dir: Path, reuse_running: bool = False
+) -> AsyncIterator[Database]:
+    """Connect to `uri`, or run the embedded server on `data_dir/db` for the duration.
+
+    With `reuse_running`, an embedded server another process (the bot) already runs on the
+    same directory is used instead of starting a second one (the CLI does this).
+    """
+    embedded: EmbeddedMongo | None = None
+    if uri is None and reuse_running:
+        uri = await running_server(data_dir / "db")
+    if uri is None:
+        embedded = EmbeddedMongo(data_dir / "db")
+        uri = await embedded.start()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
+    try:
+        yield client[db_name]
+    finally:
+        await client.close()
+        if embedded:
+            await embedded.stop()

@@ -1,0 +1,103 @@
+"""Shared fixtures: one real SecantusDB server per session, a fresh database per test,
+the Telegram and Zalo emulators over loopback HTTP, and the bot service wired to them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from bot.app import SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, Service
+from bot.config import Settings
+from core.clock import FixedClock
+from sandbox.server import Sandbox
+from storage.database import Storage
+from storage.documents import Database, Document
+from storage.embedded import EmbeddedMongo, free_port
+from tests.chat import User
+
+
+@pytest.fixture(scope="session")
+async def mongo_uri() -> AsyncIterator[str]:
+    """A SecantusDB server for the whole test session."""
+    server = EmbeddedMongo(":memory:")
+    yield await server.start()
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def mongo_client(mongo_uri: str) -> AsyncIterator[AsyncMongoClient[Document]]:
+    """One client for the session's server."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def db(mongo_client: AsyncMongoClient[Document]) -> AsyncIterator[Database]:
+    """A fresh, empty database for one test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield mongo_client[name]
+    await mongo_client.drop_database(name)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock fixed at 09:30 local time (02:30 UTC) on 27 Nov 2026."""
+    return FixedClock(datetime(2026, 11, 27, 2, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+def storage(db: Database, clock: FixedClock) -> Storage:
+    """Repositories over the test database."""
+    return Storage.over(db, clock)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    """Fresh Telegram and Zalo emulators on a free loopback port."""
+    emulators = Sandbox(SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, poll_timeout_cap=0.5)
+    await emulators.start()
+    yield emulators
+    await emulators.stop()
+
+
+def sandbox_settings(sandbox: Sandbox, **overrides: object) -> Settings:
+    """Settings that point both channels at the emulators, ignoring any local .env."""
+    values: dict[str, Any] = {
+        "telegram_bot_token": SANDBOX_TELEGRAM_TOKEN,
+        "telegram_api_base": sandbox.telegram_api_base,
+        "zalo_bot_token": SANDBOX_ZALO_TOKEN,
+        "zalo_api_base": sandbox.zalo_api_base,
+        "http_port": free_port(),
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+async def service(sandbox: Sandbox, storage: Storage, clock: FixedClock) -> AsyncIterator[Service]:
+    """The bot, polling both emulators."""
+    running = Service(sandbox_settings(sandbox), storage, clock)
+    await running.start()
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(params=["telegram", "zalo"])
+def platform(request: pytest.FixtureRequest) -> str:
+    """Run a test once per platform."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def user(sandbox: Sandbox, service: Service, platform: str) -> AsyncIterator[User]:
+    """A simulated resident chatting with the running bot."""
+    user_id = "100001" if platform == "telegram" else "a1b2c3d4e5f600112233"
+    resident = User(sandbox.url, platform, user_id)
+    yield resident
+    await resident.aclose()

@@ -1,0 +1,52 @@
+"""Start-up settings: a bad value stops the bot with one line naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TELEGRAM_BOT_TOKEN", "not-a-token", "TELEGRAM_BOT_TOKEN: expected <digits>:<secret>"),
+        ("BOT_MODE", "carrier-pigeon", "BOT_MODE: Input should be 'polling' or 'webhook'"),
+        ("TIMEZONE", "Asia/Saigon_City", "TIMEZONE: unknown time zone"),
+        ("HTTP_PORT", "99999", "HTTP_PORT"),
+    ],
+)
+def test_invalid_setting_stops_start_up_with_one_line(
+    variable: str, value: str, message: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, variable: value, "DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert value not in lines[0] or variable != "TELEGRAM_BOT_TOKEN"  # secrets never echoed
+
+
+def test_webhook_mode_needs_url_and_secret() -> None:
+    with pytest.raises(ValueError, match="WEBHOOK_BASE_URL and WEBHOOK_SECRET"):
+        Settings(_env_file=None, bot_mode="webhook")
+
+
+def test_no_token_means_sandbox() -> None:
+    settings = Settings(_env_file=None)
+    assert settings.sandbox and settings.base_url == "http://127.0.0.1:8080"
