@@ -91,6 +91,7 @@ class Service:
     storage: Storage
     clock: Clock = field(default_factory=SystemClock)
     channels: list[Channel] = field(default_factory=list)
+    router: Router | None = None
     _runner: web.AppRunner | None = None
     _receivers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
@@ -98,7 +99,7 @@ class Service:
         """Create indexes, start the web server, then let every channel receive."""
         settings = self.settings
         await self.storage.ensure_indexes()
-        router = Router(self._services())
+        router = self.router = Router(self._services())
         self.channels = build_channels(settings, self.storage)
         app = build_web_app(self.storage.media, self.health)
         deliverers = {

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from bot.app import run
 from bot.config import Settings, describe_error
 from bot.logs import setup_logging
 from core.areas import load_areas
@@ -104,5 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "staff":
         print(asyncio.run(staff_command(settings, args)))
         return 0
+    from bot.app import run  # staff commands need not load aiogram
+
     asyncio.run(run(settings))
     return 0

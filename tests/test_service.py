@@ -1,0 +1,172 @@
+"""The running service: duplicates, webhooks, errors, health, restarts, commands menu."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from bot.app import Service
+from core.clock import FixedClock
+from handlers.context import Context
+from sandbox.client import SandboxClient
+from sandbox.server import Sandbox
+from storage.database import Storage
+from storage.documents import Document
+from storage.embedded import EmbeddedMongo, free_port
+from tests.chat import User
+from tests.conftest import sandbox_settings
+from tests.test_onboarding import register
+
+SECRET = "webhook-secret-for-tests-0123456789"
+
+
+async def test_a_redelivered_update_has_no_second_effect(user: User) -> None:
+    first = await user.client.send(user.user_id, text="/start", display_name=user.name)
+    await user.replies(2)
+    await user.client.send(user.user_id, raw=first["update"])
+    [reply] = await user.says("/help")
+    assert "Gửi /start để đăng ký" in reply["text"]  # the duplicate sent no second welcome
+
+
+async def test_a_failing_handler_apologises_and_the_bot_goes_on(
+    user: User, service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def explode(ctx: Context, payload: str) -> None:
+        raise RuntimeError(f"boom {payload}")
+
+    assert service.router is not None
+    service.router.payloads.register("boom_", explode)
+    with caplog.at_level(logging.ERROR):
+        [apology] = await user.says("/start boom_1")
+    assert "Xin lỗi, hệ thống đang gặp trục trặc" in apology["text"]
+    failed = [r for r in caplog.records if r.getMessage() == "update failed"]
+    assert failed and str(failed[0].update).startswith(("tg:", "zl:"))  # type: ignore[attr-defined]
+    [help_text] = await user.says("/help")
+    assert "/start" in help_text["text"]
+
+
+async def test_unknown_payload_is_refused(user: User) -> None:
+    refusal, _welcome, _language = await user.says("/start inv_forged", 3)
+    assert "không hợp lệ hoặc đã hết hạn" in refusal["text"]
+
+
+async def test_unsupported_message_gets_a_polite_answer(user: User) -> None:
+    await register(user)
+    not_read, _menu = await user.send(2, unsupported=True)
+    assert "chưa đọc được loại tin nhắn này" in not_read["text"]
+
+
+async def test_health_reports_database_and_channels(service: Service) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"http://127.0.0.1:{service.settings.http_port}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "ok": True,
+        "database": True,
+        "channels": {"telegram": True, "zalo": True},
+    }
+
+
+async def test_health_fails_when_the_database_is_gone(sandbox: Sandbox, clock: FixedClock) -> None:
+    dead: AsyncMongoClient[Document] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", serverSelectionTimeoutMS=300
+    )
+    service = Service(sandbox_settings(sandbox), Storage.over(dead["x"], clock), clock)
+    report = await service.health()
+    assert report["ok"] is False and report["database"] is False
+    await dead.close()
+
+
+async def test_telegram_command_menu_in_vietnamese_and_english(
+    service: Service, sandbox: Sandbox
+) -> None:
+    client = SandboxClient(sandbox.url, "telegram")
+    calls = await client.calls(method="setMyCommands")
+    await client.aclose()
+    by_language = {call["params"].get("language_code"): call["params"] for call in calls}
+    assert {"vi", "en", None} <= by_language.keys()
+    assert "Hủy thao tác đang làm" in str(by_language["vi"]["commands"])
+    assert "Cancel the current step" in str(by_language["en"]["commands"])
+
+
+@pytest.fixture
+async def webhook_service(
+    sandbox: Sandbox, storage: Storage, clock: FixedClock
+) -> AsyncIterator[Service]:
+    """The bot in webhook mode: the emulators push updates to our web server."""
+    port = free_port()
+    settings = sandbox_settings(
+        sandbox,
+        http_port=port,
+        bot_mode="webhook",
+        webhook_base_url=f"http://127.0.0.1:{port}",
+        webhook_secret=SECRET,
+    )
+    running = Service(settings, storage, clock)
+    await running.start()
+    yield running
+    await running.stop()
+
+
+@pytest.mark.parametrize(
+    ("platform", "header", "refused"),
+    [
+        ("telegram", "X-Telegram-Bot-Api-Secret-Token", 401),
+        ("zalo", "X-Bot-Api-Secret-Token", 403),
+    ],
+)
+async def test_webhook_refuses_a_missing_or_wrong_secret(
+    webhook_service: Service, sandbox: Sandbox, platform: str, header: str, refused: int
+) -> None:
+    url = f"{webhook_service.settings.webhook_base_url}/webhook/{platform}"
+    forged = {
+        "update_id": 1,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "text": "/start",
+            "chat": {"id": 7, "type": "private"},
+            "from": {"id": 7, "is_bot": False, "first_name": "X"},
+        },
+    }
+    async with httpx.AsyncClient() as http:
+        missing = await http.post(url, json=forged)
+        wrong = await http.post(url, json=forged, headers={header: "not-the-secret-at-all"})
+    assert (missing.status_code, wrong.status_code) == (refused, refused)
+    client = SandboxClient(sandbox.url, platform)
+    assert await client.messages("7", wait=0) == []
+    await client.aclose()
+
+
+async def test_webhook_with_the_right_secret_is_answered(
+    webhook_service: Service, sandbox: Sandbox, platform: str
+) -> None:
+    resident = User(sandbox.url, platform, "424242" if platform == "telegram" else "ab12cd34ef")
+    welcome, _language = await resident.says("/start", 2)
+    assert "khai báo y tế" in welcome["text"]
+    await resident.aclose()
+
+
+async def test_restart_keeps_the_data(
+    sandbox: Sandbox, clock: FixedClock, tmp_path: Path, platform: str
+) -> None:
+    resident = User(sandbox.url, platform, "777" if platform == "telegram" else "f00d")
+    for run in ("before", "after"):
+        mongo = EmbeddedMongo(tmp_path / "db")
+        client: AsyncMongoClient[Document] = AsyncMongoClient(await mongo.start(), tz_aware=True)
+        service = Service(sandbox_settings(sandbox), Storage.over(client["khaibao"], clock), clock)
+        await service.start()
+        if run == "before":
+            await register(resident)
+        else:
+            [me] = await resident.says("/me")
+            assert "Nguyễn Văn An" in me["text"] and "+84912345678" in me["text"]
+        await service.stop()
+        await client.close()
+        await mongo.stop()
+    await resident.aclose()

@@ -1,0 +1,155 @@
+"""Staff bootstrap from the command line, the one authorization gate, and the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+
+from core.audit import chain_is_intact
+from storage.database import Storage
+from tests.chat import User
+
+
+@dataclass
+class Done:
+    """What a finished command printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def cli(mongo_uri: str, storage: Storage, *args: str) -> Done:
+    """Run `python -m bot staff ...` against the test database (without blocking the bot)."""
+    env = {
+        **os.environ,
+        "MONGODB_URI": mongo_uri,
+        "MONGODB_DB": storage.db.name,
+        "TELEGRAM_BOT_TOKEN": "",
+        "ZALO_BOT_TOKEN": "",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "staff",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    return Done(process.returncode or 0, stdout.decode(), stderr.decode())
+
+
+async def test_district_admin_added_from_the_cli_uses_staff_commands(
+    user: User, storage: Storage, mongo_uri: str
+) -> None:
+    added = await cli(
+        mongo_uri,
+        storage,
+        "add",
+        "--platform",
+        user.platform,
+        "--user-id",
+        user.user_id,
+        "--role",
+        "district_admin",
+    )
+    assert added.returncode == 0, added.stderr
+    listed = await cli(mongo_uri, storage, "list")
+    assert f"{user.platform}\t{user.user_id}\tdistrict_admin\t*" in listed.stdout
+
+    [info] = await user.says("/staff")
+    assert "Quản trị viên huyện" in info["text"] and "toàn huyện" in info["text"]
+    [log] = await user.says("/audit")
+    assert "staff.add" in log["text"] and f"{user.platform}:{user.user_id}" in log["text"]
+
+    entries = list(reversed(await storage.audit.latest(10)))
+    assert [e.action for e in entries] == ["staff.add", "staff.info", "audit.read"]
+    assert all(e.allowed for e in entries) and chain_is_intact(entries)
+
+
+async def test_a_stranger_is_refused_and_audited(user: User, storage: Storage) -> None:
+    [refused] = await user.says("/audit")
+    assert "không có quyền" in refused["text"]
+    [entry] = await storage.audit.latest(1)
+    assert (entry.action, entry.allowed, entry.actor) == (
+        "audit.read",
+        False,
+        f"{user.platform}:{user.user_id}",
+    )
+
+
+async def test_commune_staff_sees_their_scope_but_not_the_audit_log(
+    user: User, storage: Storage, mongo_uri: str
+) -> None:
+    added = await cli(
+        mongo_uri,
+        storage,
+        "add",
+        "--platform",
+        user.platform,
+        "--user-id",
+        user.user_id,
+        "--role",
+        "commune_staff",
+        "--area",
+        "tan-ha",
+    )
+    assert added.returncode == 0, added.stderr
+    [info] = await user.says("/staff")
+    assert "Cán bộ xã" in info["text"] and "Xã Tân Hà" in info["text"]
+    [refused] = await user.says("/audit")
+    assert "không có quyền" in refused["text"]
+
+
+async def test_cli_refuses_bad_roles_and_areas_and_removes_staff(
+    storage: Storage, mongo_uri: str
+) -> None:
+    unknown = await cli(
+        mongo_uri,
+        storage,
+        "add",
+        "--platform",
+        "zalo",
+        "--user-id",
+        "u1",
+        "--role",
+        "commune_staff",
+        "--area",
+        "atlantis",
+    )
+    assert unknown.returncode != 0 and "unknown area code(s): atlantis" in unknown.stderr
+    no_area = await cli(
+        mongo_uri,
+        storage,
+        "add",
+        "--platform",
+        "zalo",
+        "--user-id",
+        "u1",
+        "--role",
+        "health_officer",
+    )
+    assert no_area.returncode != 0 and "needs at least one --area" in no_area.stderr
+    assert await storage.staff.all() == []
+
+    await cli(
+        mongo_uri,
+        storage,
+        "add",
+        "--platform",
+        "zalo",
+        "--user-id",
+        "u1",
+        "--role",
+        "health_officer",
+        "--area",
+        "suoi-ngo",
+    )
+    removed = await cli(mongo_uri, storage, "remove", "--platform", "zalo", "--user-id", "u1")
+    assert "removed zalo:u1" in removed.stdout
+    assert await storage.staff.all() == []
