@@ -47,6 +47,11 @@ class Button:
 Keyboard = Sequence[Sequence[Button]]
 
 
+def choices(buttons: Keyboard) -> list[Button]:
+    """The buttons in answer order (row by row): what "1", "2"... mean on Zalo."""
+    return [button for row in buttons for button in row]
+
+
 @dataclass(frozen=True)
 class Photo:
     """An image the user sent; `download` fetches its bytes (call it at once: URLs expire)."""

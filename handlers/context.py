@@ -7,7 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from core.areas import AreaCatalog
-from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform
+from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform, choices
 from core.models import Account, Conversation
 from core.ports import Accounts, AuditLog, Clock, Conversations, People, StaffDirectory, UpdateLog
 from core.texts import DEFAULT_LANGUAGE, t
@@ -75,7 +75,7 @@ class Context:
         With `ask`, the single button is the label of the share-contact/location key instead.
         """
         if buttons and ask is None:
-            self.conversation.options = [button for row in buttons for button in row]
+            self.conversation.options = choices(buttons)
             self.offered = True
             if self.incoming.platform is Platform.ZALO:
                 text = f"{text}\n{self.text('common.number_hint')}"

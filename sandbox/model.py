@@ -24,6 +24,7 @@ class Entry:
     keyboard: list[list[dict[str, Any]]] = field(default_factory=list)
     ask: str | None = None
     remove_keyboard: bool = False
+    one_time_keyboard: bool = False
     file_url: str | None = None
     filename: str | None = None
     edited: bool = False
@@ -45,6 +46,7 @@ class Entry:
             "keyboard": self.keyboard,
             "ask": self.ask,
             "remove_keyboard": self.remove_keyboard,
+            "one_time_keyboard": self.one_time_keyboard,
             "file_url": self.file_url,
             "filename": self.filename,
             "edited": self.edited,

@@ -35,6 +35,7 @@ class Markup:
     keyboard: list[list[dict[str, Any]]] = field(default_factory=list)
     ask: str | None = None
     remove_keyboard: bool = False
+    one_time_keyboard: bool = False
 
     def entry_fields(self) -> dict[str, Any]:
         """Keyword arguments for a transcript Entry."""
@@ -43,6 +44,7 @@ class Markup:
             "keyboard": self.keyboard,
             "ask": self.ask,
             "remove_keyboard": self.remove_keyboard,
+            "one_time_keyboard": self.one_time_keyboard,
         }
 
 
@@ -57,7 +59,7 @@ def parse_markup(value: Any, inline_only: bool = False) -> Markup:
     if inline_only:
         raise bad_request("inline keyboard expected")
     if "keyboard" in value:
-        return _reply_keyboard(value["keyboard"])
+        return _reply_keyboard(value["keyboard"], value.get("one_time_keyboard") is True)
     if value.get("remove_keyboard") is True:
         return Markup(remove_keyboard=True)
     if value.get("force_reply") is True:
@@ -100,10 +102,10 @@ def _inline_button(button: Any) -> dict[str, str]:
     )
 
 
-def _reply_keyboard(value: Any) -> Markup:
+def _reply_keyboard(value: Any, one_time: bool) -> Markup:
     keyboard = [[_reply_button(button) for button in row] for row in _rows(value)]
     asks = [button["request"] for row in keyboard for button in row if button["request"]]
-    return Markup(keyboard=keyboard, ask=asks[0] if asks else None)
+    return Markup(keyboard=keyboard, ask=asks[0] if asks else None, one_time_keyboard=one_time)
 
 
 def _reply_button(button: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import itertools
 import logging
 import math
 import mimetypes
@@ -19,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.channels.common import BackgroundTasks, text_incoming
 from core.channel import (
     Ask,
-    Button,
     ChannelError,
     Incoming,
     Keyboard,
@@ -30,6 +28,7 @@ from core.channel import (
     Platform,
     RetryLater,
     Sent,
+    choices,
     split_text,
 )
 
@@ -370,8 +369,8 @@ def _label(event: Mapping[str, object]) -> str:
 
 def _numbered_menu(buttons: Keyboard) -> str:
     """Buttons as "1. Label" lines, row by row: the user answers with the number or the label."""
-    choices: list[Button] = list(itertools.chain.from_iterable(buttons))
-    return "\n".join(f"{number}. {button.label}" for number, button in enumerate(choices, 1))
+    numbered = enumerate(choices(buttons), 1)
+    return "\n".join(f"{number}. {button.label}" for number, button in numbered)
 
 
 def _with_menu(chunks: list[str], menu: str) -> list[str]:

@@ -255,12 +255,23 @@ function inlineKeyboard(entry) {
 
 function currentReplyKeyboard() {
   let keyboard = null;
+  let oneTime = false;
   for (const { entry } of state.entries.values()) {
-    if (entry.from !== "bot") continue;
-    if (entry.keyboard.length) keyboard = entry.keyboard;
-    else if (entry.remove_keyboard) keyboard = null;
+    if (entry.from !== "bot") {
+      if (oneTime) keyboard = null; // Telegram hides a one-time keyboard once the user answers
+      continue;
+    }
+    if (entry.keyboard.length) {
+      keyboard = entry.keyboard;
+      oneTime = entry.one_time_keyboard;
+    } else if (entry.remove_keyboard) keyboard = null;
   }
   return keyboard;
+}
+
+/** The label with its icon in front, unless the bot already put that icon there. */
+function withIcon(icon, label) {
+  return label.startsWith(icon) ? label : `${icon} ${label}`;
 }
 
 function replyButton(button) {
@@ -268,14 +279,14 @@ function replyButton(button) {
     return el(
       "button",
       { type: "button", "data-testid": "share-contact", onclick: shareContact },
-      `📱 ${button.label}`,
+      withIcon("📱", button.label),
     );
   }
   if (button.request === "location") {
     return el(
       "button",
       { type: "button", "data-testid": "share-location", onclick: shareLocation },
-      `📍 ${button.label}`,
+      withIcon("📍", button.label),
     );
   }
   return el(
