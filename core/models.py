@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -86,3 +86,44 @@ class AuditEntry(BaseModel):
     details: dict[str, str] = Field(default_factory=dict)
     prev_hash: str
     hash: str
+
+
+class OutboxStatus(StrEnum):
+    """Where a proactive message is in its life."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+
+
+class Priority(IntEnum):
+    """Dispatch order: emergencies (symptom pages, alerts) before routine reminders."""
+
+    EMERGENCY = 0
+    NORMAL = 1
+
+
+class OutgoingMessage(BaseModel):
+    """A proactive message to enqueue: `key` makes it idempotent (same key → sent once)."""
+
+    key: str
+    platform: Platform
+    chat_id: str
+    text: str
+    buttons: list[list[Button]] = Field(default_factory=list)
+    photo_id: str | None = None
+    priority: Priority = Priority.NORMAL
+    not_before: datetime | None = None
+
+
+class OutboxEntry(OutgoingMessage):
+    """An enqueued message as the dispatcher sees it."""
+
+    seq: int
+    status: OutboxStatus = OutboxStatus.PENDING
+    attempts: int = 0
+    next_at: datetime
+    created_at: datetime
+    sent_at: datetime | None = None
+    error: str = ""

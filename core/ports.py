@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from core.channel import Platform
-from core.models import Account, AuditEntry, Conversation, Person, Staff
+from core.models import Account, AuditEntry, Conversation, OutgoingMessage, Person, Staff
 
 
 class Clock(Protocol):
@@ -109,4 +110,36 @@ class AuditLog(Protocol):
 
     async def latest(self, count: int) -> list[AuditEntry]:
         """The newest entries, newest first."""
+        ...
+
+
+class Outbox(Protocol):
+    """The queue of proactive messages; one dispatcher per platform drains it."""
+
+    async def enqueue(self, messages: Sequence[OutgoingMessage]) -> int:
+        """Add messages, skipping keys already enqueued; returns how many were added."""
+        ...
+
+
+class Leases(Protocol):
+    """Named, expiring locks so that only one process runs a scheduler tick or a dispatch lane."""
+
+    async def acquire(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Take or renew the lease; False when another holder has it."""
+        ...
+
+    async def release(self, name: str, holder: str) -> None:
+        """Give the lease up early."""
+        ...
+
+
+class PhotoStore(Protocol):
+    """Normalised selfies (JPEG, metadata stripped) in GridFS."""
+
+    async def put(self, jpeg: bytes, metadata: dict[str, str]) -> str:
+        """Store a photo and return its id."""
+        ...
+
+    async def get(self, photo_id: str) -> bytes | None:
+        """The JPEG bytes, or None when unknown."""
         ...
