@@ -50,6 +50,7 @@ async def run_khaibao(uri: str, sandbox: Sandbox, users: int) -> Figures:
         _env_file=None,
         telegram_bot_token=SANDBOX_TELEGRAM_TOKEN,
         telegram_api_base=sandbox.telegram_api_base,
+        secret_key="bench-secret-key-0123456789-abcdefghijklmnop",
         http_port=free_port(),
         log_level="WARNING",
     )

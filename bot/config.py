@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import secrets
+from datetime import time, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.schedule import Schedule, parse_deadlines
 
 _TELEGRAM_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 _ZALO_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]{8,}")
@@ -42,6 +47,16 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    slot_deadlines: str = "08:00,13:00,19:00"
+    window_opens_minutes: int = Field(120, ge=10, le=600)
+    reminder_before_minutes: int = Field(30, ge=5, le=300)
+    quarantine_days: int = Field(14, ge=1, le=60)
+    invite_ttl_hours: int = Field(72, ge=1, le=720)
+    telegram_rate_limit: float = Field(25.0, gt=0, le=1000)
+    zalo_rate_limit: float = Field(10.0, gt=0, le=1000)
+    selfie_max_mb: float = Field(10.0, gt=0, le=20)
+    face_mismatch_threshold: float = Field(0.6, gt=0, lt=2)
+
     @field_validator("telegram_bot_token")
     @classmethod
     def _telegram_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -72,6 +87,19 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Ho_Chi_Minh)") from None
         return value
 
+    @field_validator("slot_deadlines")
+    @classmethod
+    def _deadlines(cls, value: str) -> str:
+        parse_deadlines(value)
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value and len(value.get_secret_value()) < 32:
+            raise ValueError("use at least 32 random characters")
+        return value
+
     @field_validator("telegram_api_base", "zalo_api_base", "webhook_base_url", "public_base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
@@ -80,9 +108,19 @@ class Settings(BaseSettings):
         return value.rstrip("/") if value else value
 
     @model_validator(mode="after")
-    def _webhook_needs_url_and_secret(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.bot_mode == "webhook" and not (self.webhook_base_url and self.webhook_secret):
             raise ValueError("BOT_MODE=webhook needs WEBHOOK_BASE_URL and WEBHOOK_SECRET")
+        if not self.sandbox and self.secret_key is None:
+            raise ValueError("SECRET_KEY is required with a platform token (it signs invites)")
+        deadlines = parse_deadlines(self.slot_deadlines)
+        gaps = [24 * 60 - _minutes(deadlines[-1]) + _minutes(deadlines[0])] + [
+            _minutes(later) - _minutes(earlier) for earlier, later in pairwise(deadlines)
+        ]
+        if self.window_opens_minutes >= min(gaps):
+            raise ValueError("WINDOW_OPENS_MINUTES must be shorter than the gap between deadlines")
+        if self.reminder_before_minutes >= self.window_opens_minutes:
+            raise ValueError("REMINDER_BEFORE_MINUTES must be shorter than WINDOW_OPENS_MINUTES")
         return self
 
     @property
@@ -101,6 +139,26 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def schedule(self) -> Schedule:
+        """The daily declaration windows."""
+        return Schedule(
+            parse_deadlines(self.slot_deadlines),
+            timedelta(minutes=self.window_opens_minutes),
+            self.tz,
+        )
+
+    def signing_key(self) -> bytes:
+        """SECRET_KEY; in the sandbox without one, a random key kept under DATA_DIR."""
+        if self.secret_key:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+    @property
     def base_url(self) -> str:
         """Where platforms and users reach our web server (media, landing pages)."""
         return (
@@ -108,6 +166,10 @@ class Settings(BaseSettings):
             or self.webhook_base_url
             or (f"http://{self.http_host}:{self.http_port}")
         )
+
+
+def _minutes(moment: time) -> int:
+    return moment.hour * 60 + moment.minute
 
 
 def describe_error(error: ValidationError) -> str:

@@ -41,19 +41,21 @@ class _Models:
 class FaceAnalyzer:
     """Counts faces and describes a single face; safe to share between threads.
 
-    Each thread gets its own dlib models: dlib gives no thread-safety guarantee, and on
-    2 cores per-thread models ran ~10 % faster than one set behind a lock, because HOG
-    detection releases the GIL and overlaps with the other thread's work.
+    Each thread gets its own dlib models (~36 MB, ~0.4 s to load): dlib promises no thread
+    safety, and with 2 threads on 2 cores whole selfie checks ran at 9.0/s this way against
+    8.2/s with one set behind a lock (1 thread: 8.0/s), because HOG detection releases the
+    GIL. The descriptor holds the GIL (~85 ms a face), so more threads gain little; give the
+    selfie work a small pool of its own, or processes, which scale (bench/selfies.py).
 
     Detection runs on a copy whose longest side is at most `detect_side`, with `upsample`
     pyramid doublings: at 640 px and no doubling the smallest face found is ~80 px there,
     1/8 of the photo's longest side, which a selfie exceeds. Each doubling makes detection
     ~4x slower (640 px: 35 ms without, 140 ms with one).
 
-    `min_score` is the HOG score a detection needs. At dlib's default of 0 the mission patch
-    on astronaut()'s suit counted as a second face at several scales (scores 0.01-0.26, once
-    0.41 rotated 15°), which also withholds the descriptor; her face scored 0.41-1.7 across
-    rotations of ±25°, JPEG quality 15, blur and darkening.
+    `min_score` is the HOG score a detection needs. Over 75 framings of astronaut() (shifts,
+    ±10° turns, 400-1280 px), dlib's default of 0 also counted the mission patch on her suit
+    as a face in 49, which withholds the descriptor too; 0.3 counted it in 3 and missed her
+    face in 1; 0.5 counted it in none and missed her face in 4 (turned faces score lowest).
     """
 
     def __init__(self, upsample: int = 0, detect_side: int = 640, min_score: float = 0.3) -> None:

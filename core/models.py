@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -26,7 +26,7 @@ class Person(BaseModel):
     phone: str
     area: str
     address: str = ""
-    consent: Consent
+    consent: Consent | None = None  # None for a person staff enrolled who has not opened the bot
     created_at: datetime
 
 
@@ -127,3 +127,120 @@ class OutboxEntry(OutgoingMessage):
     created_at: datetime
     sent_at: datetime | None = None
     error: str = ""
+
+
+class ChatRef(BaseModel):
+    """A chat on a platform (a staff group or a private chat)."""
+
+    platform: Platform
+    chat_id: str
+
+
+class CaseStatus(StrEnum):
+    """A quarantine case is active until it ends (on its end date or by staff)."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class LabTest(BaseModel):
+    """A test result staff recorded for a case."""
+
+    kind: str
+    on: date
+    result: str
+    by: str
+    at: datetime
+
+
+class Case(BaseModel):
+    """A home-quarantine case: who, where, from when to when, and who is responsible."""
+
+    id: str
+    number: int
+    person_id: str
+    area: str
+    start: date
+    end: date
+    status: CaseStatus = CaseStatus.ACTIVE
+    staff_chat: ChatRef
+    officer: str
+    reference_face: list[float] | None = None
+    tests: list[LabTest] = Field(default_factory=list)
+    end_reason: str = ""
+    created_at: datetime
+    ended_at: datetime | None = None
+
+
+class Invite(BaseModel):
+    """A single-use, expiring invitation binding a chat account to a case."""
+
+    id: str
+    code: str
+    case_id: str
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by: str = ""
+
+
+class Answers(BaseModel):
+    """A health questionnaire's answers."""
+
+    fever: bool = False
+    temperature: float | None = None
+    cough: bool = False
+    breath: bool = False
+    throat: bool = False
+    taste_smell: bool = False
+    fatigue: bool = False
+    other: str = ""
+
+    @property
+    def symptomatic(self) -> bool:
+        """Any symptom, or a temperature of 38 °C or more: staff are paged at once."""
+        symptoms = (
+            self.fever,
+            self.cough,
+            self.breath,
+            self.throat,
+            self.taste_smell,
+            self.fatigue,
+            bool(self.other),
+        )
+        return any(symptoms) or (self.temperature is not None and self.temperature >= 38.0)
+
+
+class Review(BaseModel):
+    """A person's decision on a flagged selfie."""
+
+    decision: str
+    by: str
+    at: datetime
+
+
+class Ack(BaseModel):
+    """Staff acknowledged a symptom page."""
+
+    by: str
+    at: datetime
+
+
+class Declaration(BaseModel):
+    """One health declaration; scheduled ones are unique per (case, date, slot)."""
+
+    id: str
+    receipt: str
+    case_id: str
+    area: str
+    local_date: date
+    slot: str | None
+    timing: str
+    answers: Answers
+    selfie_id: str | None = None
+    dhash: str = ""
+    faces: int = 0
+    face_distance: float | None = None
+    flags: list[str] = Field(default_factory=list)
+    review: Review | None = None
+    ack: Ack | None = None
+    submitted_at: datetime

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from core.channel import Platform
-from core.models import Account, AuditEntry, Conversation, OutgoingMessage, Person, Staff
+from core.models import (
+    Account,
+    Ack,
+    AuditEntry,
+    Case,
+    Conversation,
+    Declaration,
+    Invite,
+    OutgoingMessage,
+    Person,
+    Review,
+    Staff,
+)
 
 
 class Clock(Protocol):
@@ -41,6 +53,18 @@ class People(Protocol):
         """Erase a person's record."""
         ...
 
+    async def save(self, person: Person) -> None:
+        """Replace a person's record after a change."""
+        ...
+
+    async def by_phone(self, phone: str) -> Person | None:
+        """The first person with this phone number."""
+        ...
+
+    async def many(self, person_ids: Iterable[str]) -> dict[str, Person]:
+        """People by id (unknown ids are left out)."""
+        ...
+
 
 class Accounts(Protocol):
     """Chat accounts bound to people."""
@@ -55,6 +79,14 @@ class Accounts(Protocol):
 
     async def delete(self, platform: Platform, user_id: str) -> None:
         """Forget an account."""
+        ...
+
+    async def of_person(self, person_id: str) -> list[Account]:
+        """Every chat account bound to a person."""
+        ...
+
+    async def of_people(self, person_ids: Iterable[str]) -> list[Account]:
+        """Every chat account bound to any of these people."""
         ...
 
 
@@ -142,4 +174,112 @@ class PhotoStore(Protocol):
 
     async def get(self, photo_id: str) -> bytes | None:
         """The JPEG bytes, or None when unknown."""
+        ...
+
+
+class Cases(Protocol):
+    """Quarantine cases."""
+
+    async def next_number(self) -> int:
+        """The next human-friendly case number."""
+        ...
+
+    async def add(self, case: Case) -> None:
+        """Store a new case."""
+        ...
+
+    async def save(self, case: Case) -> None:
+        """Replace a case after a change."""
+        ...
+
+    async def get(self, case_id: str) -> Case | None:
+        """A case by id."""
+        ...
+
+    async def by_number(self, number: int) -> Case | None:
+        """A case by number."""
+        ...
+
+    async def active_for_person(self, person_id: str) -> Case | None:
+        """The person's active case, if any."""
+        ...
+
+    async def active(self, areas: Iterable[str] | None = None) -> list[Case]:
+        """Active cases in some areas (None: everywhere)."""
+        ...
+
+    async def ending_on(self, day: date) -> list[Case]:
+        """Active cases whose last day is `day`."""
+        ...
+
+
+class Invites(Protocol):
+    """Single-use invitations to a case."""
+
+    async def add(self, invite: Invite) -> bool:
+        """Store an invite; False when its code is taken."""
+        ...
+
+    async def find(self, invite_id: str | None = None, code: str | None = None) -> Invite | None:
+        """An invite by id or code."""
+        ...
+
+    async def claim(self, invite_id: str, by: str, now: datetime) -> Invite | None:
+        """Use an invite atomically; None when used or expired."""
+        ...
+
+
+class Declarations(Protocol):
+    """Health declarations and the staff queues built on them."""
+
+    async def add(self, declaration: Declaration) -> bool:
+        """Store a declaration; False when its window already has one."""
+        ...
+
+    async def get(self, declaration_id: str) -> Declaration | None:
+        """A declaration by id."""
+        ...
+
+    async def by_receipt(self, receipt: str) -> Declaration | None:
+        """A declaration by receipt code."""
+        ...
+
+    async def on_dates(self, case_ids: Iterable[str], days: Iterable[date]) -> list[Declaration]:
+        """Declarations of some cases on some dates, oldest first."""
+        ...
+
+    async def declared_cases(self, day: date, slot: str) -> set[str]:
+        """Ids of the cases that declared for a window."""
+        ...
+
+    async def hashes(self, case_id: str) -> list[int]:
+        """Perceptual hashes of a case's earlier selfies."""
+        ...
+
+    async def waiting_review(self, areas: Iterable[str] | None) -> list[Declaration]:
+        """Flagged selfies not yet reviewed."""
+        ...
+
+    async def waiting_ack(self, areas: Iterable[str] | None) -> list[Declaration]:
+        """Symptom pages not yet acknowledged."""
+        ...
+
+    async def decide(self, declaration_id: str, review: Review) -> bool:
+        """Record a review decision once."""
+        ...
+
+    async def acknowledge(self, declaration_id: str, ack: Ack) -> bool:
+        """Record a page acknowledgement once."""
+        ...
+
+
+class FanoutLog(Protocol):
+    """Which scheduled fan-outs (reminders, summaries) are done, so each runs once."""
+
+    async def is_done(self, key: str) -> bool:
+        """Whether the fan-out `key` already completed."""
+        ...
+
+    async def mark_done(self, key: str) -> None:
+        """Record that `key` completed (a repeat is harmless)."""
         ...

@@ -43,7 +43,13 @@ def check_selfie(
     reuse_distance: int = 6,
     max_bytes: int = 10_000_000,
 ) -> SelfieCheck:
-    """Normalise an uploaded selfie and flag it; raises PhotoRejected for unusable uploads."""
+    """Normalise an uploaded selfie and flag it; raises PhotoRejected for unusable uploads.
+
+    `reuse_distance` 6 catches a re-sent photo even re-encoded or resized (0-3 bits apart)
+    and stays far below unrelated photos (25+ bits). A cropped or turned copy (9-11 bits)
+    escapes it; a looser limit would risk flagging a new selfie taken in the same pose and
+    room, which needs real selfies to measure.
+    """
     photo = normalise_photo(data, max_bytes=max_bytes)
     report = analyzer.analyse(photo.jpeg)
     distance = None

@@ -13,9 +13,12 @@ from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 
 from core.ports import Clock
 from storage.audit import AuditRepo
+from storage.cases import CasesRepo, InvitesRepo
 from storage.conversations import ConversationsRepo
+from storage.declarations import DeclarationsRepo
 from storage.documents import Database, Document
 from storage.embedded import EmbeddedMongo, running_server
+from storage.fanouts import FANOUTS_KEPT, FanoutRepo
 from storage.media import MediaRepo
 from storage.people import AccountsRepo, PeopleRepo
 from storage.staff import StaffRepo
@@ -40,6 +43,22 @@ INDEXES: dict[str, list[IndexModel]] = {
     "staff": [IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True)],
     "audit": [IndexModel("seq", unique=True)],
     "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
+    "cases": [
+        IndexModel("number", unique=True),
+        IndexModel([("person_id", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("area", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("end", ASCENDING)]),
+    ],
+    "invites": [IndexModel("code", unique=True)],
+    "fanouts": [IndexModel("at", expireAfterSeconds=int(FANOUTS_KEPT.total_seconds()))],
+    "declarations": [
+        IndexModel([("case_id", ASCENDING), ("slot_key", ASCENDING)], unique=True),
+        IndexModel("slot_key"),
+        IndexModel("receipt", unique=True),
+        IndexModel([("case_id", ASCENDING), ("local_date", ASCENDING)]),
+        IndexModel([("needs_review", ASCENDING), ("area", ASCENDING)]),
+        IndexModel([("needs_ack", ASCENDING), ("area", ASCENDING)]),
+    ],
 }
 
 
@@ -55,6 +74,10 @@ class Storage:
     staff: StaffRepo
     audit: AuditRepo
     media: MediaRepo
+    cases: CasesRepo
+    invites: InvitesRepo
+    declarations: DeclarationsRepo
+    fanouts: FanoutRepo
 
     @classmethod
     def over(cls, db: Database, clock: Clock) -> Storage:
@@ -68,6 +91,10 @@ class Storage:
             staff=StaffRepo(db),
             audit=AuditRepo(db, clock),
             media=MediaRepo(db, clock),
+            cases=CasesRepo(db),
+            invites=InvitesRepo(db),
+            declarations=DeclarationsRepo(db),
+            fanouts=FanoutRepo(db, clock),
         )
 
     async def ensure_indexes(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -18,3 +20,18 @@ def without_id(document: Document | None) -> Document | None:
         return None
     document.pop("_id", None)
     return document
+
+
+def to_document(model: BaseModel) -> Document:
+    """A model as a BSON-ready document: calendar dates become ISO strings (BSON has no date)."""
+    return _bson_ready(model.model_dump(mode="python"))  # type: ignore[no-any-return]
+
+
+def _bson_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _bson_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_bson_ready(item) for item in value]
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from core.channel import Platform
 from core.models import Account, Person
 from storage.documents import Database, without_id
@@ -25,6 +27,26 @@ class PeopleRepo:
     async def delete(self, person_id: str) -> None:
         """Erase a person's record."""
         await self._people.delete_one({"_id": person_id})
+
+    async def save(self, person: Person) -> None:
+        """Replace a person's record after a change."""
+        await self._people.replace_one(
+            {"_id": person.id}, {"_id": person.id, **person.model_dump()}
+        )
+
+    async def many(self, person_ids: Iterable[str]) -> dict[str, Person]:
+        """People by id, fetched in chunks of bounded `$in` lookups."""
+        found: dict[str, Person] = {}
+        for chunk in _chunks(list(person_ids)):
+            async for document in self._people.find({"_id": {"$in": chunk}}):
+                person = Person.model_validate(without_id(document))
+                found[person.id] = person
+        return found
+
+    async def by_phone(self, phone: str) -> Person | None:
+        """The first person with this phone number (+84 form)."""
+        document = without_id(await self._people.find_one({"phone": phone}))
+        return Person.model_validate(document) if document else None
 
 
 class AccountsRepo:
@@ -51,3 +73,25 @@ class AccountsRepo:
     async def delete(self, platform: Platform, user_id: str) -> None:
         """Forget an account."""
         await self._accounts.delete_one({"platform": platform.value, "user_id": user_id})
+
+    async def of_person(self, person_id: str) -> list[Account]:
+        """Every chat account bound to a person."""
+        cursor = self._accounts.find({"person_id": person_id})
+        return [Account.model_validate(without_id(document)) async for document in cursor]
+
+    async def of_people(self, person_ids: Iterable[str]) -> list[Account]:
+        """Every chat account bound to any of these people."""
+        accounts: list[Account] = []
+        for chunk in _chunks(list(person_ids)):
+            cursor = self._accounts.find({"person_id": {"$in": chunk}})
+            accounts += [Account.model_validate(without_id(document)) async for document in cursor]
+        return accounts
+
+    async def set_blocked(self, platform: Platform, chat_id: str) -> None:
+        """Mark the account behind a chat as having blocked the bot."""
+        query = {"platform": platform.value, "chat_id": chat_id}
+        await self._accounts.update_many(query, {"$set": {"blocked": True}})
+
+
+def _chunks(ids: list[str], size: int = 1000) -> list[list[str]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]

@@ -21,6 +21,9 @@ from storage.embedded import EmbeddedMongo, free_port
 from tests.chat import User
 
 
+TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
+
+
 @pytest.fixture(scope="session")
 async def mongo_uri() -> AsyncIterator[str]:
     """A SecantusDB server for the whole test session."""
@@ -74,6 +77,7 @@ def sandbox_settings(sandbox: Sandbox, **overrides: object) -> Settings:
         "zalo_bot_token": SANDBOX_ZALO_TOKEN,
         "zalo_api_base": sandbox.zalo_api_base,
         "http_port": free_port(),
+        "secret_key": TEST_SECRET_KEY,
         **overrides,
     }
     return Settings(_env_file=None, **values)
