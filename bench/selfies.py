@@ -13,9 +13,12 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from io import BytesIO
+from itertools import repeat
 
 import numpy as np
 from PIL import Image
@@ -23,7 +26,7 @@ from skimage import data
 
 from core.faces import FaceAnalyzer
 from core.imaging import normalise_photo
-from core.selfies import SelfieCheck, check_selfie
+from core.selfies import check_selfie
 
 EARLIER = 42  # three selfies a day for a 14-day quarantine
 
@@ -53,15 +56,6 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def report(name: str, latencies: Sequence[float], wall: float) -> None:
-    """Print one line of figures."""
-    print(
-        f"{name:<30} {len(latencies) / wall:6.2f} selfies/s   "
-        f"p50 {statistics.median(latencies) * 1000:6.1f} ms   "
-        f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms"
-    )
-
-
 def stages(analyzer: FaceAnalyzer, photos: list[bytes]) -> None:
     """Time each stage alone, on one thread."""
     normalise_times, analyse_times = [], []
@@ -76,32 +70,68 @@ def stages(analyzer: FaceAnalyzer, photos: list[bytes]) -> None:
         print(f"  {name:<28} p50 {statistics.median(times) * 1000:6.1f} ms")
 
 
-def run(workers: int, photos: list[bytes], reference: Sequence[float], earlier: list[int]) -> None:
-    """Check every photo on a pool of `workers` threads and print throughput and latency."""
+@dataclass(frozen=True)
+class Case:
+    """What a check needs besides the photo: the case's reference face and earlier hashes."""
+
+    reference: tuple[float, ...]
+    earlier: tuple[int, ...]
+
+
+def timed_check(analyzer: FaceAnalyzer, upload: bytes, case: Case) -> tuple[float, str]:
+    """One whole selfie check: its duration and a summary of its outcome."""
+    started = time.perf_counter()
+    result = check_selfie(upload, analyzer, case.reference, case.earlier)
+    return time.perf_counter() - started, f"faces={result.faces} flags={sorted(result.flags)}"
+
+
+_process_analyzer: list[FaceAnalyzer] = []  # a worker process's own analyzer
+
+
+def load_process_analyzer() -> None:
+    """Worker process initialiser: load the models before any photo arrives."""
+    _process_analyzer.append(FaceAnalyzer())
+
+
+def check_in_process(upload: bytes, case: Case) -> tuple[float, str]:
+    """timed_check with the worker process's analyzer."""
+    return timed_check(_process_analyzer[0], upload, case)
+
+
+def measure(name: str, checks: Callable[[], Iterable[tuple[float, str]]]) -> None:
+    """Run `checks` and print throughput, latency and what was found."""
+    started = time.perf_counter()
+    timings = list(checks())
+    wall = time.perf_counter() - started
+    latencies = [seconds for seconds, _ in timings]
+    print(
+        f"{name:<12} {len(latencies) / wall:6.2f} selfies/s   "
+        f"p50 {statistics.median(latencies) * 1000:6.1f} ms   "
+        f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms   "
+        f"{dict(Counter(outcome for _, outcome in timings))}"
+    )
+
+
+def threads(workers: int, photos: list[bytes], case: Case) -> None:
+    """The bot's way: one shared FaceAnalyzer on a pool of threads."""
     analyzer = FaceAnalyzer()
-    latencies: list[float] = []
-    outcomes: Counter[str] = Counter()
-
-    def check(upload: bytes) -> SelfieCheck:
-        started = time.perf_counter()
-        result = check_selfie(upload, analyzer, reference, earlier)
-        latencies.append(time.perf_counter() - started)
-        return result
-
     warm = threading.Barrier(workers)
 
     def warm_up(upload: bytes) -> None:
         analyzer.analyse(normalise_photo(upload).jpeg)  # loads this thread's models
-        warm.wait()  # so that every worker thread has started and loaded
+        warm.wait()  # holds the thread, so that each warm-up call gets a thread of its own
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(warm_up, photos[:workers]))
-        started = time.perf_counter()
-        for result in pool.map(check, photos):
-            outcomes[f"faces={result.faces} flags={sorted(result.flags)}"] += 1
-        wall = time.perf_counter() - started
-    report(f"{workers} worker{'s' if workers > 1 else ''}", latencies, wall)
-    print(f"  outcomes: {dict(outcomes)}")
+        check = partial(timed_check, analyzer, case=case)
+        measure(f"{workers} thread{'s' * (workers > 1)}", lambda: pool.map(check, photos))
+
+
+def processes(workers: int, photos: list[bytes], case: Case) -> None:
+    """For comparison: an analyzer per worker process, out of reach of one another's GIL."""
+    with ProcessPoolExecutor(max_workers=workers, initializer=load_process_analyzer) as pool:
+        list(pool.map(check_in_process, photos[: workers * 2], repeat(case)))
+        measure(f"{workers} processes", lambda: pool.map(check_in_process, photos, repeat(case)))
 
 
 def main() -> None:
@@ -118,10 +148,12 @@ def main() -> None:
     if reference is None:
         raise SystemExit("no single face in the reference photo")
     # Stand-ins for the case's earlier selfies (the photos here would all match each other).
-    earlier = [int(h) for h in np.random.default_rng(2).integers(0, 2**63, EARLIER)]
+    earlier = tuple(int(h) for h in np.random.default_rng(2).integers(0, 2**63, EARLIER))
     stages(analyzer, photos[:20])
-    for workers in (1, 2):
-        run(workers, photos, reference, earlier)
+    case = Case(reference, earlier)
+    threads(1, photos, case)
+    threads(2, photos, case)
+    processes(2, photos, case)
 
 
 if __name__ == "__main__":

@@ -4,31 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel
 from bot.config import Settings
+from bot.selfies import SelfiePool
 from bot.web import build_web_app
 from core.areas import load_areas
-from core.channel import Incoming, OnUpdate, Outbound
+from core.channel import Incoming, OnUpdate, Outbound, Platform
 from core.clock import SystemClock
 from core.ports import Clock
 from core.texts import LANGUAGES, t
-from handlers.context import Services
+from handlers.context import Policy, Services
 from handlers.router import Router
 from sandbox.server import Sandbox
+from scheduler.dispatch import Dispatcher
+from scheduler.jobs import build_scheduler
+from scheduler.reminders import ReminderDeps, tick
 from storage.database import Storage, open_database
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "help", "me", "language", "cancel", "delete")
+COMMANDS = ("start", "khaibao", "help", "me", "language", "cancel", "delete")
+TICK_EVERY = timedelta(seconds=30)
+SELFIE_WORKERS = 2  # one per core; dlib blocks a whole process per face
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"  # this process, in leases
 # Well-formed fake tokens: the emulators accept only these, real platforms never see them.
 SANDBOX_TELEGRAM_TOKEN = "1234567890:SANDBOX-telegram-token-not-for-real-use"  # noqa: S105
 SANDBOX_ZALO_TOKEN = "1234567890:sandbox-zalo-token"  # noqa: S105
@@ -92,15 +103,23 @@ class Service:
     clock: Clock = field(default_factory=SystemClock)
     channels: list[Channel] = field(default_factory=list)
     router: Router | None = None
+    selfies: SelfiePool | None = None
+    run_scheduler: bool = True
     _runner: web.AppRunner | None = None
     _receivers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _dispatchers: list[Dispatcher] = field(default_factory=list)
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
+    _scheduler: AsyncIOScheduler | None = None
+    _own_selfies: bool = False
 
     async def start(self) -> None:
         """Create indexes, start the web server, then let every channel receive."""
         settings = self.settings
         await self.storage.ensure_indexes()
-        router = self.router = Router(self._services())
         self.channels = build_channels(settings, self.storage)
+        self._start_dispatchers()
+        services = await self._services()
+        router = self.router = Router(services)
         app = build_web_app(self.storage.media, self.health)
         deliverers = {
             channel.platform: self._deliverer(router, channel) for channel in self.channels
@@ -116,9 +135,32 @@ class Service:
         await web.TCPSite(self._runner, settings.http_host, settings.http_port).start()
         for channel in self.channels:
             await self._connect(channel, deliverers[channel.platform])
+        if self.run_scheduler:
+            self._scheduler = build_scheduler(TICK_EVERY, self.tick)
+            self._scheduler.start()
 
-    def _services(self) -> Services:
+    def _policy(self) -> Policy:
+        settings = self.settings
+        return Policy(
+            schedule=settings.schedule,
+            quarantine_days=settings.quarantine_days,
+            invite_ttl=timedelta(hours=settings.invite_ttl_hours),
+            remind_before=timedelta(minutes=settings.reminder_before_minutes),
+            selfie_max_bytes=int(settings.selfie_max_mb * 1_000_000),
+        )
+
+    async def _services(self) -> Services:
         storage, settings = self.storage, self.settings
+        if self.selfies is None:
+            self.selfies, self._own_selfies = (
+                SelfiePool(
+                    SELFIE_WORKERS,
+                    settings.face_mismatch_threshold,
+                    int(settings.selfie_max_mb * 1_000_000),
+                ),
+                True,
+            )
+        telegram = [c for c in self.channels if c.platform is Platform.TELEGRAM]
         return Services(
             people=storage.people,
             accounts=storage.accounts,
@@ -126,10 +168,65 @@ class Service:
             updates=storage.updates,
             staff=storage.staff,
             audit=storage.audit,
+            cases=storage.cases,
+            invites=storage.invites,
+            declarations=storage.declarations,
+            outbox=storage.outbox,
+            photos=storage.photos,
             areas=load_areas(settings.areas_file),
             clock=self.clock,
-            timezone=settings.tz,
+            policy=self._policy(),
+            check_selfie=self.selfies.check,
+            signing_key=settings.signing_key(),
+            telegram_username=await telegram[0].me() if telegram else "",
+            wake_dispatchers=self.wake_dispatchers,
         )
+
+    def _start_dispatchers(self) -> None:
+        rates = {
+            Platform.TELEGRAM: self.settings.telegram_rate_limit,
+            Platform.ZALO: self.settings.zalo_rate_limit,
+        }
+        for channel in self.channels:
+            dispatcher = Dispatcher(
+                channel.platform,
+                channel,
+                self.storage.outbox,
+                self.storage.leases,
+                self.storage.photos,
+                self.clock,
+                rates[channel.platform],
+                holder=HOLDER,
+                on_blocked=self.storage.accounts.set_blocked,
+            )
+            self._dispatchers.append(dispatcher)
+            self._background.append(asyncio.create_task(dispatcher.run()))
+
+    def wake_dispatchers(self) -> None:
+        """New proactive messages were enqueued here: send them now."""
+        for dispatcher in self._dispatchers:
+            dispatcher.poke()
+
+    async def tick(self) -> None:
+        """One scheduler pass: reminders, deadline summaries, case completions."""
+        storage, settings = self.storage, self.settings
+        deps = ReminderDeps(
+            cases=storage.cases,
+            declarations=storage.declarations,
+            people=storage.people,
+            accounts=storage.accounts,
+            outbox=storage.outbox,
+            fanouts=storage.fanouts,
+            leases=storage.leases,
+            policy=self._policy(),
+            holder=HOLDER,
+            rate_per_s={
+                Platform.TELEGRAM: settings.telegram_rate_limit,
+                Platform.ZALO: settings.zalo_rate_limit,
+            },
+            wake=self.wake_dispatchers,
+        )
+        await tick(deps, self.clock.now())
 
     @staticmethod
     def _deliverer(router: Router, channel: Channel) -> OnUpdate:
@@ -166,8 +263,18 @@ class Service:
 
     async def stop(self) -> None:
         """Stop the web server (no new webhooks), then the channels, letting updates finish."""
+        if self._scheduler:
+            self._scheduler.shutdown(wait=False)
         if self._runner:
             await self._runner.cleanup()
+        for dispatcher in self._dispatchers:
+            await dispatcher.stop()
+        for task in self._background:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if self.selfies and self._own_selfies:
+            self.selfies.close()
         for channel in self.channels:
             await channel.stop()
         for task in self._receivers.values():

@@ -14,7 +14,7 @@ def format_date(day: date) -> str:
 
 
 def parse_date(text: str, today: date) -> date | None:
-    """"27/11/2026", "27-11-26" or "27/11" (this year) → a date; None when not a valid date."""
+    """ "27/11/2026", "27-11-26" or "27/11" (this year) → a date; None when not a valid date."""
     match = _DATE.fullmatch(text.strip())
     if not match:
         return None

@@ -15,8 +15,10 @@ from core.models import (
     Conversation,
     Declaration,
     Invite,
+    OutboxEntry,
     OutgoingMessage,
     Person,
+    Priority,
     Review,
     Staff,
 )
@@ -150,6 +152,36 @@ class Outbox(Protocol):
 
     async def enqueue(self, messages: Sequence[OutgoingMessage]) -> int:
         """Add messages, skipping keys already enqueued; returns how many were added."""
+        ...
+
+
+class OutboxQueue(Outbox, Protocol):
+    """The dispatcher's side of the outbox: lanes (platform, priority) read in sequence windows.
+
+    Each lane numbers its messages 0, 1, 2...; a number can stay unused for good (a duplicate
+    key skipped at enqueue), but a used one is filled within seconds of being handed out.
+    """
+
+    async def bounds(self, platform: Platform, priority: Priority) -> tuple[int, int]:
+        """The lane's cursor (below it nothing is pending) and head (the next number to give)."""
+        ...
+
+    async def advance(self, platform: Platform, priority: Priority, seq: int) -> None:
+        """Move the lane's cursor up to `seq` (never back)."""
+        ...
+
+    async def window(
+        self, platform: Platform, priority: Priority, start: int, size: int
+    ) -> list[OutboxEntry]:
+        """The lane's messages with start <= seq < start + size (in flight: due when claims end)."""
+        ...
+
+    async def claim(self, entries: Sequence[OutboxEntry], until: datetime) -> None:
+        """Mark messages in flight until `until`: nobody else sends them meanwhile."""
+        ...
+
+    async def settle(self, entries: Sequence[OutboxEntry]) -> None:
+        """Store how sends went (status, attempts, next_at, sent_at, error), ending claims."""
         ...
 
 

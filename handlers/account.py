@@ -17,7 +17,8 @@ async def show_help(ctx: Context) -> None:
 async def show_me(ctx: Context) -> None:
     """Everything we hold about the user, and how to delete it."""
     person = await ctx.services.people.get(ctx.account.person_id) if ctx.account else None
-    if ctx.account is None or person is None:
+    # Registered people always consented; the check narrows the type for what follows.
+    if ctx.account is None or person is None or person.consent is None:
         await ctx.say("me.unregistered")
         return
     await ctx.say(

@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.areas import AreaCatalog
 from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform, choices
 from core.models import Account, Conversation
-from core.ports import Accounts, AuditLog, Clock, Conversations, People, StaffDirectory, UpdateLog
+from core.ports import (
+    Accounts,
+    AuditLog,
+    Cases,
+    Clock,
+    Conversations,
+    Declarations,
+    Invites,
+    Outbox,
+    People,
+    PhotoStore,
+    StaffDirectory,
+    UpdateLog,
+)
+from core.schedule import Schedule
+from core.selfies import SelfieCheck
 from core.texts import DEFAULT_LANGUAGE, t
 
 PRIVACY_VERSION = "2026-11"
+
+SelfieChecker = Callable[[bytes, Sequence[float] | None, Sequence[int]], Awaitable[SelfieCheck]]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Home-quarantine rules from the settings."""
+
+    schedule: Schedule
+    quarantine_days: int = 14
+    invite_ttl: timedelta = timedelta(hours=72)
+    remind_before: timedelta = timedelta(minutes=30)
+    selfie_max_bytes: int = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -25,10 +54,28 @@ class Services:
     updates: UpdateLog
     staff: StaffDirectory
     audit: AuditLog
+    cases: Cases
+    invites: Invites
+    declarations: Declarations
+    outbox: Outbox
+    photos: PhotoStore
     areas: AreaCatalog
     clock: Clock
-    timezone: ZoneInfo
+    policy: Policy
+    check_selfie: SelfieChecker
+    signing_key: bytes
+    telegram_username: str = ""
+    wake_dispatchers: Callable[[], None] = field(default=lambda: None)
     privacy_version: str = PRIVACY_VERSION
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The local time zone."""
+        return self.policy.schedule.tz
+
+    def today(self) -> date:
+        """Today's local date."""
+        return self.policy.schedule.local_date(self.clock.now())
 
 
 @dataclass
@@ -62,6 +109,10 @@ class Context:
     def local_time(self, moment: datetime) -> str:
         """A moment as local "HH:MM dd/mm/yyyy"."""
         return moment.astimezone(self.services.timezone).strftime("%H:%M %d/%m/%Y")
+
+    async def reply_photo(self, jpeg: bytes, caption: str = "") -> None:
+        """Send a photo to the user's chat."""
+        await self.out.send_photo(self.incoming.chat_id, jpeg, caption)
 
     async def say(
         self, key: str, buttons: Keyboard = (), ask: Ask | None = None, **values: object

@@ -46,10 +46,12 @@ def flow_named(name: str) -> Flow | None:
     return _FLOWS.get(name)
 
 
-async def begin(ctx: Context, flow: Flow, data: dict[str, object] | None = None) -> None:
-    """Start `flow` from its first step, dropping any flow in progress."""
+async def begin(
+    ctx: Context, flow: Flow, data: dict[str, object] | None = None, step: str | None = None
+) -> None:
+    """Start `flow` (at its first step, or `step`), dropping any flow in progress."""
     ctx.conversation.data = {**({"lang": ctx.lang} if ctx.account is None else {}), **(data or {})}
-    await enter(ctx, flow, flow.first)
+    await enter(ctx, flow, step or flow.first)
 
 
 async def enter(ctx: Context, flow: Flow, step: str) -> None:

@@ -7,7 +7,13 @@ from handlers.context import Context
 
 
 async def show_menu(ctx: Context) -> None:
-    """Offer the main menu."""
-    items = ("me", "language", "help")
+    """Offer the main menu; people in quarantine see the declaration items first."""
+    items = ["me", "language", "help"]
     buttons = [[Button(ctx.text(f"menu.{item}"), f"menu:{item}")] for item in items]
+    if ctx.account and await ctx.services.cases.active_for_person(ctx.account.person_id):
+        buttons = [
+            [Button(ctx.text("quarantine.menu_declare"), "menu:declare")],
+            [Button(ctx.text("quarantine.menu_unwell"), "menu:unwell")],
+            *buttons,
+        ]
     await ctx.say("menu.title", buttons=buttons)

@@ -6,9 +6,10 @@ import re
 import uuid
 
 from core.channel import Ask, Button, Kind, Platform
-from core.models import Account, Consent, Person
+from core.models import Account, Consent, Invite, Person
 from core.phone import normalize_phone
 from core.texts import LANGUAGES
+from handlers.binding import bind_invite
 from handlers.context import Context
 from handlers.flow import END, Flow, Step
 from handlers.menu import show_menu
@@ -49,13 +50,30 @@ async def take_consent(ctx: Context) -> str | None:
     """Go on after consent; on refusal end without storing anything."""
     if ctx.choice == "consent:yes":
         ctx.conversation.data["consent_at"] = ctx.services.clock.now().isoformat()
-        return "name"
+        return "confirm" if await _prefill_from_invite(ctx) else "name"
     if ctx.choice == "consent:no":
         await ctx.say("onboarding.declined")
         ctx.conversation.data.clear()
         return END
     await ctx.say("common.choose_option")
     return None
+
+
+async def _invite(ctx: Context) -> Invite | None:
+    """The invite this onboarding started from, if any."""
+    invite_id = ctx.conversation.data.get("invite")
+    return await ctx.services.invites.find(invite_id=str(invite_id)) if invite_id else None
+
+
+async def _prefill_from_invite(ctx: Context) -> bool:
+    """With an invite, start from what staff entered for the case (the user checks it)."""
+    invite = await _invite(ctx)
+    case = await ctx.services.cases.get(invite.case_id) if invite else None
+    person = await ctx.services.people.get(case.person_id) if case else None
+    if person is None:
+        return False
+    ctx.conversation.data.update(name=person.name, phone=person.phone, area=person.area)
+    return True
 
 
 async def ask_name(ctx: Context) -> None:
@@ -132,22 +150,33 @@ async def take_confirm(ctx: Context) -> str | None:
     if ctx.choice != "confirm:yes":
         await ctx.say("common.choose_option")
         return None
-    await register(ctx)
+    invite = await _invite(ctx)
+    await register(ctx, invite.case_id if invite else None)
     await ctx.say("onboarding.done", name=ctx.conversation.data["name"])
-    await show_menu(ctx)
+    if invite:
+        await bind_invite(ctx, invite)
+    else:
+        await show_menu(ctx)
     return END
 
 
-async def register(ctx: Context) -> None:
-    """Create the person (with the consent given) and bind this chat account to them."""
-    data, now = ctx.conversation.data, ctx.services.clock.now()
+async def register(ctx: Context, case_id: str | None) -> None:
+    """Store the person with the consent given and bind this chat account to them.
+
+    For an invited user the person is the one staff enrolled for the case, now completed
+    with their consent and their own corrections.
+    """
+    data, now, services = ctx.conversation.data, ctx.services.clock.now(), ctx.services
+    case = await services.cases.get(case_id) if case_id else None
+    existing = await services.people.get(case.person_id) if case else None
     person = Person(
-        id=uuid.uuid4().hex,
+        id=existing.id if existing else uuid.uuid4().hex,
         name=str(data["name"]),
         phone=str(data["phone"]),
         area=str(data["area"]),
-        created_at=now,
-        consent=Consent(version=ctx.services.privacy_version, at=str(data["consent_at"])),
+        address=existing.address if existing else "",
+        created_at=existing.created_at if existing else now,
+        consent=Consent(version=services.privacy_version, at=str(data["consent_at"])),
     )
     account = Account(
         platform=ctx.incoming.platform,
@@ -157,8 +186,8 @@ async def register(ctx: Context) -> None:
         language=ctx.lang,
         created_at=now,
     )
-    await ctx.services.people.add(person)
-    await ctx.services.accounts.save(account)
+    await (services.people.save(person) if existing else services.people.add(person))
+    await services.accounts.save(account)
     ctx.account = account
 
 

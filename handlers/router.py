@@ -8,7 +8,8 @@ import weakref
 from collections.abc import Awaitable, Callable
 
 from core.channel import Incoming, Kind, Outbound
-from handlers import account, staff
+from core.tokens import normalize_code
+from handlers import account, casework, declaration, enrolment, invites, staff
 from handlers.context import Context, Services, resolve_choice
 from handlers.flow import ask_again, begin, finish, flow_named, resume
 from handlers.menu import show_menu
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 Command = Callable[[Context], Awaitable[None]]
 CANCEL_WORDS = frozenset({"hủy", "huỷ", "huy", "cancel", "thoát"})
+DECLARE_WORDS = frozenset({"khai báo", "khai bao", "khaibao"})
 IGNORED_KINDS = (Kind.STICKER, Kind.UNSUPPORTED)
 
 
@@ -28,6 +30,12 @@ class Router:
     def __init__(self, services: Services, payloads: PayloadRouter | None = None) -> None:
         self.services = services
         self.payloads = payloads or PayloadRouter()
+        self.payloads.register(f"{invites.INVITE_KIND}_", invites.open_token)
+        # Buttons on proactive messages (reminders, pages) belong to no conversation.
+        self.actions: dict[str, Command] = {
+            "ack:": casework.acknowledge,
+            "act:declare": declaration.start_declaration,
+        }
         self.commands: dict[str, Command] = {
             "start": self._start,
             "cancel": self._cancel,
@@ -39,6 +47,18 @@ class Router:
             "xoa": account.start_delete,
             "staff": staff.staff_info,
             "audit": staff.audit_log,
+            "khaibao": declaration.start_declaration,
+            "declare": declaration.start_declaration,
+            "unwell": declaration.start_unwell,
+            "enroll": enrolment.start_enrolment,
+            "cases": casework.list_cases,
+            "case": casework.show_case,
+            "missed": casework.list_missed,
+            "review": casework.start_review,
+            "ack": casework.acknowledge,
+            "extend": casework.extend_case,
+            "end": casework.start_end,
+            "test": casework.record_test,
         }
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -68,16 +88,26 @@ class Router:
         return Context(incoming, out, services, account_, conversation)
 
     async def _route(self, ctx: Context) -> None:
+        action = self._action(ctx)
+        if action is not None:
+            await action(ctx)
+            return
         choice = resolve_choice(ctx.incoming, ctx.conversation.options)
         if choice is None:
             await ctx.say("common.stale_button")
             return
         ctx.choice = choice
         flow = flow_named(ctx.conversation.flow)
+        words = ctx.incoming.text.strip().casefold()
+        code = normalize_code(ctx.incoming.text) if ctx.incoming.kind is Kind.TEXT else None
         if ctx.incoming.kind is Kind.COMMAND:
             await self._command(ctx)
-        elif ctx.incoming.text.strip().casefold() in CANCEL_WORDS:
+        elif words in CANCEL_WORDS:
             await self._cancel(ctx)
+        elif code:
+            await invites.open_code(ctx, code)
+        elif words in DECLARE_WORDS and ctx.account:
+            await declaration.start_declaration(ctx)
         elif ctx.account is None and flow is None:
             await begin(ctx, ONBOARDING)
         elif ctx.incoming.kind in IGNORED_KINDS:
@@ -89,6 +119,13 @@ class Router:
             await self.commands[ctx.choice.removeprefix("menu:")](ctx)
         else:
             await show_menu(ctx)
+
+    def _action(self, ctx: Context) -> Command | None:
+        if ctx.incoming.kind is not Kind.BUTTON:
+            return None
+        data = ctx.incoming.button_data
+        ctx.choice = data
+        return next((run for prefix, run in self.actions.items() if data.startswith(prefix)), None)
 
     async def _command(self, ctx: Context) -> None:
         command = self.commands.get(ctx.incoming.command)

@@ -7,12 +7,18 @@ from handlers.context import Context
 
 AUDIT_PAGE = 10
 
+CASE_WORK = frozenset({"case.enroll", "case.view", "case.update", "review.decide", "page.ack"})
 PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.DISTRICT_ADMIN: frozenset({"staff.info", "audit.read"}),
-    Role.COMMUNE_STAFF: frozenset({"staff.info"}),
-    Role.HEALTH_OFFICER: frozenset({"staff.info"}),
+    Role.DISTRICT_ADMIN: frozenset({"staff.info", "audit.read"}) | CASE_WORK,
+    Role.COMMUNE_STAFF: frozenset({"staff.info"}) | CASE_WORK,
+    Role.HEALTH_OFFICER: frozenset({"staff.info"}) | CASE_WORK,
     Role.ORG_MANAGER: frozenset({"staff.info"}),
 }
+
+
+def scope(staff: Staff) -> list[str] | None:
+    """The areas a staff member covers; None means the whole district."""
+    return None if staff.role is Role.DISTRICT_ADMIN else staff.areas
 
 
 def may(staff: Staff | None, permission: str, area: str | None = None) -> bool:

@@ -19,8 +19,11 @@ from storage.declarations import DeclarationsRepo
 from storage.documents import Database, Document
 from storage.embedded import EmbeddedMongo, running_server
 from storage.fanouts import FANOUTS_KEPT, FanoutRepo
+from storage.locks import LeaseRepo
 from storage.media import MediaRepo
+from storage.outbox import OutboxRepo
 from storage.people import AccountsRepo, PeopleRepo
+from storage.photos import PhotoRepo
 from storage.staff import StaffRepo
 from storage.updates import UpdateLogRepo
 
@@ -43,6 +46,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "staff": [IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True)],
     "audit": [IndexModel("seq", unique=True)],
     "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
+    "outbox": [
+        IndexModel("key", unique=True),
+        IndexModel([("platform", ASCENDING), ("priority", ASCENDING), ("seq", ASCENDING)]),
+    ],
     "cases": [
         IndexModel("number", unique=True),
         IndexModel([("person_id", ASCENDING), ("status", ASCENDING)]),
@@ -74,6 +81,9 @@ class Storage:
     staff: StaffRepo
     audit: AuditRepo
     media: MediaRepo
+    outbox: OutboxRepo
+    leases: LeaseRepo
+    photos: PhotoRepo
     cases: CasesRepo
     invites: InvitesRepo
     declarations: DeclarationsRepo
@@ -91,6 +101,9 @@ class Storage:
             staff=StaffRepo(db),
             audit=AuditRepo(db, clock),
             media=MediaRepo(db, clock),
+            outbox=OutboxRepo(db, clock),
+            leases=LeaseRepo(db, clock),
+            photos=PhotoRepo(db),
             cases=CasesRepo(db),
             invites=InvitesRepo(db),
             declarations=DeclarationsRepo(db),

@@ -4,22 +4,25 @@ the Telegram and Zalo emulators over loopback HTTP, and the bot service wired to
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pymongo import AsyncMongoClient
 
 from bot.app import SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, Service
 from bot.config import Settings
+from bot.selfies import SelfiePool
+from core.channel import Platform
 from core.clock import FixedClock
+from core.models import Role, Staff
 from sandbox.server import Sandbox
 from storage.database import Storage
 from storage.documents import Database, Document
 from storage.embedded import EmbeddedMongo, free_port
 from tests.chat import User
-
 
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 
@@ -83,10 +86,22 @@ def sandbox_settings(sandbox: Sandbox, **overrides: object) -> Settings:
     return Settings(_env_file=None, **values)
 
 
+@pytest.fixture(scope="session")
+def selfie_pool() -> Iterator[SelfiePool]:
+    """Selfie worker processes shared by the session (they load the face models once)."""
+    pool = SelfiePool(workers=2, mismatch_threshold=0.6, max_bytes=10_000_000)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-async def service(sandbox: Sandbox, storage: Storage, clock: FixedClock) -> AsyncIterator[Service]:
-    """The bot, polling both emulators."""
-    running = Service(sandbox_settings(sandbox), storage, clock)
+async def service(
+    sandbox: Sandbox, storage: Storage, clock: FixedClock, selfie_pool: SelfiePool
+) -> AsyncIterator[Service]:
+    """The bot, polling both emulators; tests drive the scheduler with `service.tick()`."""
+    running = Service(
+        sandbox_settings(sandbox), storage, clock, selfies=selfie_pool, run_scheduler=False
+    )
     await running.start()
     yield running
     await running.stop()
@@ -105,3 +120,32 @@ async def user(sandbox: Sandbox, service: Service, platform: str) -> AsyncIterat
     resident = User(sandbox.url, platform, user_id)
     yield resident
     await resident.aclose()
+
+
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def at(hour: int, minute: int = 0, day: int = 27) -> datetime:
+    """A local time in November 2026."""
+    return datetime(2026, 11, day, hour, minute, tzinfo=LOCAL)
+
+
+@pytest.fixture
+async def officer(
+    sandbox: Sandbox, service: Service, storage: Storage, platform: str, clock: FixedClock
+) -> AsyncIterator[User]:
+    """A commune health officer of Xã Tân Hà, chatting with the bot on the same platform."""
+    user_id = "200002" if platform == "telegram" else "b2c3d4e5f6a700112233"
+    await storage.staff.add(
+        Staff(
+            platform=Platform(platform),
+            user_id=user_id,
+            role=Role.HEALTH_OFFICER,
+            areas=["tan-ha"],
+            added_by="test",
+            added_at=clock.now(),
+        )
+    )
+    staff = User(sandbox.url, platform, user_id, name="Cán bộ Trạm y tế")
+    yield staff
+    await staff.aclose()

@@ -39,7 +39,7 @@ async def test_resident_registers(user: User, storage: Storage) -> None:
     person = await storage.people.get(account.person_id)
     assert person is not None
     assert (person.name, person.phone, person.area) == ("Nguyễn Văn An", "+84912345678", "suoi-day")
-    assert person.consent.version == "2026-11"
+    assert person.consent is not None and person.consent.version == "2026-11"
 
 
 async def test_me_shows_the_stored_data(user: User) -> None:

@@ -6,8 +6,6 @@ Labeled Faces in the Wild sample in lfw_subset() for a second, different person.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from typing import Any
@@ -15,21 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
-from skimage import data
 
 from core.faces import FaceAnalyzer, face_distance
 from core.imaging import PhotoRejected, hash_distance, normalise_photo
 from core.selfies import Flag, check_selfie
+from tests.images import ASTRONAUT, HEAD, encode, gradient, lfw_face, noise, png_bomb, sample
 
-
-def sample(name: str) -> Image.Image:
-    """One of scikit-image's sample photos, in RGB."""
-    return Image.fromarray(getattr(data, name)()).convert("RGB")
-
-
-ASTRONAUT = sample("astronaut")
-# Head and shoulders only: below them the suit's mission patch is a weak face look-alike.
-HEAD = ASTRONAUT.crop((120, 10, 320, 230))
 # JFIF header, quantisation and Huffman tables, baseline frame: no metadata segment.
 CLEAN_JPEG_MARKERS = {0xE0, 0xDB, 0xC4, 0xC0}
 
@@ -38,13 +27,6 @@ CLEAN_JPEG_MARKERS = {0xE0, 0xDB, 0xC4, 0xC0}
 def analyzer() -> FaceAnalyzer:
     """One analyzer for the module: loading dlib's models takes a while."""
     return FaceAnalyzer()
-
-
-def encode(image: Image.Image, fmt: str = "JPEG", **options: Any) -> bytes:
-    """The image saved in `fmt`."""
-    out = BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
 
 
 def decode(jpeg: bytes) -> Image.Image:
@@ -64,43 +46,6 @@ def jpeg_markers(jpeg: bytes) -> set[int]:
     return markers
 
 
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    """One PNG chunk with its length and CRC."""
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_bomb(side: int) -> bytes:
-    """A valid black 1-bit PNG of side x side pixels: tens of KB that inflate enormously."""
-    row = bytes(1 + (side + 7) // 8)  # filter byte, then 8 pixels a byte
-    packer = zlib.compressobj(9)
-    body = b"".join(packer.compress(row * min(1000, side - y)) for y in range(0, side, 1000))
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", body + packer.flush())
-        + png_chunk(b"IEND", b"")
-    )
-
-
-def noise(width: int, height: int) -> Image.Image:
-    """Uniform RGB noise."""
-    pixels = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    return Image.fromarray(pixels)
-
-
-def gradient(width: int, height: int) -> Image.Image:
-    """A smooth diagonal colour gradient."""
-    x, y = np.meshgrid(np.linspace(0, 255, width), np.linspace(0, 255, height))
-    return Image.fromarray(np.dstack([x, y, (x + y) / 2]).astype(np.uint8))
-
-
-def lfw_face(index: int) -> Image.Image:
-    """A 25 px face from Labeled Faces in the Wild, enlarged so dlib can find it."""
-    pixels = (data.lfw_subset()[index] * 255).astype(np.uint8)  # type: ignore[no-untyped-call]
-    return Image.fromarray(pixels).resize((250, 250), Image.Resampling.LANCZOS).convert("RGB")
-
-
 def reject_reason(upload: bytes, **limits: int) -> str:
     """Why normalise_photo refuses `upload`."""
     with pytest.raises(PhotoRejected) as refused:
@@ -112,9 +57,16 @@ def reject_reason(upload: bytes, **limits: int) -> str:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "options"), [("JPEG", {"quality": 92}), ("PNG", {}), ("WEBP", {"quality": 90})]
+    ("fmt", "options"),
+    [
+        ("JPEG", {"quality": 92}),
+        ("PNG", {}),
+        ("WEBP", {"quality": 90}),
+        # Multi-picture JPEG, as many phones save photos (a second, smaller image follows).
+        ("MPO", {"save_all": True, "append_images": [HEAD]}),
+    ],
 )
-def test_jpeg_png_and_webp_become_a_clean_jpeg_with_one_face(
+def test_uploads_become_a_clean_jpeg_with_one_face(
     analyzer: FaceAnalyzer, fmt: str, options: dict[str, Any]
 ) -> None:
     check = check_selfie(encode(ASTRONAUT, fmt, **options), analyzer, None, [])

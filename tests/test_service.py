@@ -51,7 +51,7 @@ async def test_a_failing_handler_apologises_and_the_bot_goes_on(
 
 
 async def test_unknown_payload_is_refused(user: User) -> None:
-    refusal, _welcome, _language = await user.says("/start inv_forged", 3)
+    refusal, _welcome, _language = await user.says("/start zz_forged", 3)
     assert "không hợp lệ hoặc đã hết hạn" in refusal["text"]
 
 

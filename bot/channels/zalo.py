@@ -50,6 +50,10 @@ STICKER_EVENT = "message.sticker.received"
 Download = Callable[[], Awaitable[bytes]]
 
 
+class _TooLarge(ChannelError):
+    """An image over the download cap."""
+
+
 class _Model(BaseModel):
     # Ids are documented as strings; accept numbers too rather than dropping the update.
     model_config = ConfigDict(coerce_numbers_to_str=True)
@@ -291,6 +295,9 @@ class ZaloChannel:
             return Photo(download=_failing("the image event carried no URL"))
         try:
             data, mime = await self._download(url)
+        except _TooLarge as exc:
+            # Not read to the end: its size is at least the cap, which the handler refuses.
+            return Photo(download=_failing(str(exc)), size=MAX_IMAGE_BYTES + 1)
         except (httpx.HTTPError, httpx.InvalidURL, ChannelError) as exc:
             logger.warning("could not fetch the image of zalo event %s: %r", label, exc)
             return Photo(download=_failing(f"could not fetch the image: {exc}"))
@@ -303,7 +310,7 @@ class ZaloChannel:
             async for chunk in response.aiter_bytes():
                 data += chunk
                 if len(data) > MAX_IMAGE_BYTES:
-                    raise ChannelError(f"image larger than {MAX_IMAGE_BYTES} bytes")
+                    raise _TooLarge(f"image larger than {MAX_IMAGE_BYTES} bytes")
             content_type = response.headers.get("content-type", "")
         return bytes(data), content_type.split(";")[0].strip() or None
 

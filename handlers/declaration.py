@@ -1,0 +1,275 @@
+"""Health declarations: questions, a selfie, a receipt, and a page to staff on symptoms."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from core.channel import Button, ChannelError, Kind, Photo
+from core.imaging import PhotoRejected
+from core.models import Answers, Case, Declaration
+from core.schedule import Placement, Timing
+from core.selfies import SelfieCheck
+from core.tokens import CODE_ALPHABET
+from handlers.context import Context
+from handlers.flow import END, Flow, Step, begin
+from handlers.menu import show_menu
+from handlers.notices import symptom_page
+
+YES_NO_QUESTIONS = ("fever", "cough", "breath", "throat", "taste_smell", "fatigue")
+REJECTIONS = {
+    "too_large": "quarantine.selfie_too_large",
+    "too_small": "quarantine.selfie_too_small",
+}
+
+
+async def start_declaration(ctx: Context) -> None:
+    """/khaibao: declare for the open window (or late for a missed one, or extra)."""
+    await _start(ctx, unwell=False)
+
+
+async def start_unwell(ctx: Context) -> None:
+    """ "I feel unwell": the symptom questions straight away, then an immediate page."""
+    await _start(ctx, unwell=True)
+
+
+async def _start(ctx: Context, unwell: bool) -> None:
+    case = await _active_case(ctx)
+    if case is None:
+        await ctx.say("quarantine.not_in_quarantine")
+        return
+    placement = await _placement(ctx, case)
+    if placement.timing is Timing.ON_TIME and placement.window is None and not unwell:
+        await _already_declared(ctx, case)
+        return
+    first = "fever" if unwell else DECLARATION.first
+    await begin(ctx, DECLARATION, data={"case": case.id, "unwell": unwell}, step=first)
+
+
+async def _active_case(ctx: Context) -> Case | None:
+    if ctx.account is None:
+        return None
+    return await ctx.services.cases.active_for_person(ctx.account.person_id)
+
+
+async def _placement(ctx: Context, case: Case) -> Placement:
+    """Where a declaration made now belongs, given what the case already declared."""
+    schedule, now = ctx.services.policy.schedule, ctx.services.clock.now()
+    days = {window.local_date for window in schedule.around(now)}
+    earlier = await ctx.services.declarations.on_dates([case.id], days)
+    declared = {(d.local_date, d.slot) for d in earlier if d.slot}
+    return schedule.place(now, declared, since=case.created_at)
+
+
+async def _already_declared(ctx: Context, case: Case) -> None:
+    window = ctx.services.policy.schedule.open_window(ctx.services.clock.now())
+    assert window is not None
+    found = await ctx.services.declarations.on_dates([case.id], [window.local_date])
+    declared = next(d for d in found if d.slot == window.slot)
+    await ctx.say(
+        "quarantine.already_declared",
+        slot=window.slot,
+        at=ctx.local_time(declared.submitted_at),
+        receipt=declared.receipt,
+    )
+    await show_menu(ctx)
+
+
+def _yes_no(ctx: Context) -> list[list[Button]]:
+    return [[Button(ctx.text("common.yes"), "yes"), Button(ctx.text("common.no"), "no")]]
+
+
+async def ask_any(ctx: Context) -> None:
+    """One tap for the usual answer: no symptoms at all."""
+    buttons = [
+        [Button(ctx.text("quarantine.no_symptoms"), "none")],
+        [Button(ctx.text("quarantine.some_symptoms"), "some")],
+    ]
+    await ctx.say("quarantine.any_symptoms", buttons=buttons)
+
+
+async def take_any(ctx: Context) -> str | None:
+    """No symptoms → the selfie; symptoms → each question."""
+    if ctx.choice == "none":
+        ctx.conversation.data["answers"] = Answers().model_dump()
+        return "selfie"
+    if ctx.choice == "some":
+        return "fever"
+    await ctx.say("common.choose_option")
+    return None
+
+
+def yes_no_step(question: str, following: str, if_yes: str | None = None) -> Step:
+    """A yes/no symptom question stored under its own name."""
+
+    async def ask(ctx: Context) -> None:
+        await ctx.say(f"quarantine.{question}", buttons=_yes_no(ctx))
+
+    async def take(ctx: Context) -> str | None:
+        if ctx.choice not in ("yes", "no"):
+            await ctx.say("common.choose_option")
+            return None
+        answers = ctx.conversation.data.setdefault("answers", {})
+        answers[question] = ctx.choice == "yes"
+        return if_yes if if_yes and ctx.choice == "yes" else following
+
+    return Step(ask, take)
+
+
+async def ask_temperature(ctx: Context) -> None:
+    """The measured temperature."""
+    await ctx.say("quarantine.temperature")
+
+
+async def take_temperature(ctx: Context) -> str | None:
+    """34.0–43.0 °C, with a comma or a dot."""
+    typed = ctx.incoming.text.strip().replace(",", ".").removesuffix("°C").strip()
+    try:
+        value = float(typed)
+    except ValueError:
+        value = 0.0
+    if not 34.0 <= value <= 43.0:
+        await ctx.say("quarantine.temperature_invalid", text=ctx.incoming.text.strip()[:20])
+        return None
+    ctx.conversation.data["answers"]["temperature"] = value
+    return "cough"
+
+
+async def ask_other(ctx: Context) -> None:
+    """Any other symptom, in the user's words."""
+    await ctx.say("quarantine.other", buttons=[[Button(ctx.text("quarantine.other_none"), "none")]])
+
+
+async def take_other(ctx: Context) -> str | None:
+    """Free text (at most 300 characters) or "none"."""
+    if ctx.choice != "none" and (ctx.incoming.kind is not Kind.TEXT or not ctx.incoming.text):
+        await ctx.say("common.choose_option")
+        return None
+    other = "" if ctx.choice == "none" else " ".join(ctx.incoming.text.split())[:300]
+    ctx.conversation.data["answers"]["other"] = other
+    return "selfie"
+
+
+async def ask_selfie(ctx: Context) -> None:
+    """Ask for a photo of the face."""
+    await ctx.say("quarantine.selfie")
+
+
+async def take_selfie(ctx: Context) -> str | None:
+    """Check the photo, store the declaration, answer with a receipt, page on symptoms."""
+    photo = ctx.incoming.photo
+    if ctx.incoming.kind is not Kind.PHOTO or photo is None:
+        await ctx.say("quarantine.selfie_expected")
+        return None
+    limit = ctx.services.policy.selfie_max_bytes
+    if photo.size is not None and photo.size > limit:
+        await ctx.say("quarantine.selfie_too_large", limit=limit // 1_000_000)
+        return None
+    case = await ctx.services.cases.get(str(ctx.conversation.data["case"]))
+    if case is None:
+        await ctx.say("quarantine.not_in_quarantine")
+        return END
+    check = await _check(ctx, case, photo)
+    if check is None:
+        return None
+    await _save(ctx, case, check)
+    return END
+
+
+async def _check(ctx: Context, case: Case, photo: Photo) -> SelfieCheck | None:
+    """Download and check the photo off the event loop; None (user told why) when unusable."""
+    try:
+        data = await photo.download()
+    except ChannelError:
+        await ctx.say("quarantine.selfie_failed")
+        return None
+    hashes = await ctx.services.declarations.hashes(case.id)
+    try:
+        return await ctx.services.check_selfie(data, case.reference_face, hashes)
+    except PhotoRejected as rejected:
+        key = REJECTIONS.get(rejected.reason, "quarantine.selfie_unreadable")
+        limit = ctx.services.policy.selfie_max_bytes // 1_000_000
+        await ctx.say(key, limit=limit)
+        return None
+
+
+async def _save(ctx: Context, case: Case, check: SelfieCheck) -> None:
+    services, now = ctx.services, ctx.services.clock.now()
+    placement = await _placement(ctx, case)
+    unwell = bool(ctx.conversation.data.get("unwell"))
+    if placement.timing is Timing.ON_TIME and placement.window is None:
+        if not unwell:
+            await _already_declared(ctx, case)
+            return
+        placement = Placement(Timing.ADHOC, None)
+    selfie_id = await services.photos.put(check.photo.jpeg, {"case_id": case.id})
+    window = placement.window
+    declaration = Declaration(
+        id=uuid.uuid4().hex,
+        receipt="".join(secrets.choice(CODE_ALPHABET) for _ in range(8)),
+        case_id=case.id,
+        area=case.area,
+        local_date=window.local_date if window else services.policy.schedule.local_date(now),
+        slot=window.slot if window else None,
+        timing=placement.timing.value,
+        answers=Answers.model_validate(ctx.conversation.data.get("answers", {})),
+        selfie_id=selfie_id,
+        dhash=f"{check.photo.dhash:016x}",
+        faces=check.faces,
+        face_distance=check.distance,
+        flags=sorted(check.flags),
+        submitted_at=now,
+    )
+    if not await services.declarations.add(declaration):
+        await _already_declared(ctx, case)
+        return
+    await _after_saving(ctx, case, declaration, check)
+
+
+async def _after_saving(
+    ctx: Context, case: Case, declaration: Declaration, check: SelfieCheck
+) -> None:
+    services = ctx.services
+    if case.reference_face is None and check.encoding is not None and not check.flags:
+        case.reference_face = list(check.encoding)
+        await services.cases.save(case)
+    if declaration.answers.symptomatic:
+        person = await services.people.get(case.person_id)
+        assert person is not None
+        await services.outbox.enqueue([symptom_page(services, case, person, declaration)])
+        services.wake_dispatchers()
+    timing = ctx.text(f"quarantine.timing_{declaration.timing}")
+    slot = declaration.slot or ctx.text("quarantine.slot_adhoc")
+    lines = [
+        ctx.text(
+            "quarantine.receipt",
+            slot=slot,
+            at=ctx.local_time(declaration.submitted_at),
+            timing=timing,
+            receipt=declaration.receipt,
+        )
+    ]
+    if declaration.flags:
+        lines.append(ctx.text("quarantine.flags_note"))
+    if declaration.answers.symptomatic:
+        lines.append(ctx.text("quarantine.symptoms_advice"))
+    await ctx.send("\n\n".join(lines))
+    await show_menu(ctx)
+
+
+DECLARATION = Flow(
+    name="declaration",
+    first="any",
+    steps={
+        "any": Step(ask_any, take_any),
+        "fever": yes_no_step("fever", "cough", if_yes="temperature"),
+        "temperature": Step(ask_temperature, take_temperature),
+        "cough": yes_no_step("cough", "breath"),
+        "breath": yes_no_step("breath", "throat"),
+        "throat": yes_no_step("throat", "taste_smell"),
+        "taste_smell": yes_no_step("taste_smell", "fatigue"),
+        "fatigue": yes_no_step("fatigue", "other"),
+        "other": Step(ask_other, take_other),
+        "selfie": Step(ask_selfie, take_selfie),
+    },
+)

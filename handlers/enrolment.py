@@ -1,0 +1,270 @@
+"""Staff enrol a home-quarantine case and hand the resident a one-time invitation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+from core.channel import Button
+from core.dates import format_date, parse_date
+from core.models import Case, ChatRef, Invite, Person
+from core.phone import normalize_phone
+from core.qr import qr_png
+from core.tokens import new_code, new_id, sign
+from handlers.context import Context
+from handlers.flow import END, Flow, Step, begin
+from handlers.invites import INVITE_KIND
+from handlers.notices import to_accounts, welcome_text
+from handlers.onboarding import take_name
+from handlers.staff import authorize, scope
+
+
+async def start_enrolment(ctx: Context) -> None:
+    """/enroll: staff with the right to enrol start the questions."""
+    if await authorize(ctx, "case.enroll"):
+        await begin(ctx, ENROLMENT)
+
+
+async def ask_name(ctx: Context) -> None:
+    """The person's full name."""
+    await ctx.say("enroll.name")
+
+
+async def take_phone_number(ctx: Context) -> str | None:
+    """A Vietnamese phone number; refuse one that already has an active case."""
+    phone = normalize_phone(ctx.incoming.text)
+    if phone is None:
+        await ctx.say("onboarding.phone_invalid", text=ctx.incoming.text.strip()[:30])
+        return None
+    person = await ctx.services.people.by_phone(phone)
+    active = await ctx.services.cases.active_for_person(person.id) if person else None
+    if active:
+        await ctx.say("enroll.already_active", phone=phone, number=active.number)
+        return None
+    ctx.conversation.data["phone"] = phone
+    return "address"
+
+
+async def ask_phone(ctx: Context) -> None:
+    """The person's phone number."""
+    await ctx.say("enroll.phone")
+
+
+async def ask_address(ctx: Context) -> None:
+    """Where the person stays in quarantine."""
+    await ctx.say("enroll.address")
+
+
+async def take_address(ctx: Context) -> str | None:
+    """A free-text address of reasonable length."""
+    address = " ".join(ctx.incoming.text.split())
+    if not 5 <= len(address) <= 200:
+        await ctx.say("enroll.address_invalid")
+        return None
+    ctx.conversation.data["address"] = address
+    return "area"
+
+
+async def ask_area(ctx: Context) -> None:
+    """The communes this staff member covers."""
+    staff = await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id)
+    covered = scope(staff) if staff else []
+    areas = [a for a in ctx.services.areas.areas if covered is None or a.code in covered]
+    buttons = [Button(area.name, f"area:{area.code}") for area in areas]
+    await ctx.say("enroll.area", buttons=[buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+async def take_area(ctx: Context) -> str | None:
+    """One of the offered communes."""
+    if not ctx.choice.startswith("area:"):
+        await ctx.say("common.choose_option")
+        return None
+    ctx.conversation.data["area"] = ctx.choice.removeprefix("area:")
+    return "start"
+
+
+async def ask_start(ctx: Context) -> None:
+    """The first quarantine day (today by default)."""
+    today = ctx.services.today()
+    button = Button(ctx.text("enroll.today", date=format_date(today)), f"date:{today}")
+    await ctx.say("enroll.start", buttons=[[button]])
+
+
+async def take_start(ctx: Context) -> str | None:
+    """A date chosen or typed."""
+    start = await _date_answer(ctx)
+    if start is None:
+        return None
+    ctx.conversation.data["start"] = start.isoformat()
+    return "end"
+
+
+async def ask_end(ctx: Context) -> None:
+    """The last quarantine day (the configured number of days by default)."""
+    days = ctx.services.policy.quarantine_days
+    end = date.fromisoformat(str(ctx.conversation.data["start"])) + timedelta(days=days - 1)
+    button = Button(ctx.text("enroll.default_end", date=format_date(end), days=days), f"date:{end}")
+    await ctx.say("enroll.end", buttons=[[button]], days=days)
+
+
+async def take_end(ctx: Context) -> str | None:
+    """A last day on or after the first."""
+    end = await _date_answer(ctx)
+    start = date.fromisoformat(str(ctx.conversation.data["start"]))
+    if end is None:
+        return None
+    if end < start:
+        await ctx.say("enroll.end_before_start", start=format_date(start))
+        return None
+    ctx.conversation.data["end"] = end.isoformat()
+    return "chat"
+
+
+async def _date_answer(ctx: Context) -> date | None:
+    if ctx.choice.startswith("date:"):
+        return date.fromisoformat(ctx.choice.removeprefix("date:"))
+    typed = parse_date(ctx.incoming.text, ctx.services.today())
+    if typed is None:
+        await ctx.say("enroll.date_invalid", text=ctx.incoming.text.strip()[:30])
+    return typed
+
+
+async def ask_chat(ctx: Context) -> None:
+    """Where symptom pages for the case go: this chat, or a chat id typed."""
+    await ctx.say("enroll.chat", buttons=[[Button(ctx.text("enroll.this_chat"), "chat:this")]])
+
+
+async def take_chat(ctx: Context) -> str | None:
+    """This chat, or another chat id on the same platform."""
+    typed = ctx.incoming.text.strip()
+    if ctx.choice == "chat:this":
+        ctx.conversation.data["chat"] = ctx.incoming.chat_id
+    elif typed and typed.lstrip("-").isalnum() and len(typed) <= 40:
+        ctx.conversation.data["chat"] = typed
+    else:
+        await ctx.say("common.choose_option")
+        return None
+    return "confirm"
+
+
+async def ask_confirm(ctx: Context) -> None:
+    """Everything entered, for a last check."""
+    data = ctx.conversation.data
+    buttons = [
+        [Button(ctx.text("enroll.create"), "enroll:yes")],
+        [Button(ctx.text("onboarding.confirm_redo"), "enroll:redo")],
+    ]
+    await ctx.say(
+        "enroll.confirm",
+        buttons=buttons,
+        name=data["name"],
+        phone=data["phone"],
+        address=data["address"],
+        area=ctx.services.areas.name(str(data["area"])),
+        start=format_date(date.fromisoformat(str(data["start"]))),
+        end=format_date(date.fromisoformat(str(data["end"]))),
+    )
+
+
+async def take_confirm(ctx: Context) -> str | None:
+    """Create the case (re-checking the right for its area) and hand out the invitation."""
+    if ctx.choice == "enroll:redo":
+        return "name"
+    if ctx.choice != "enroll:yes":
+        await ctx.say("common.choose_option")
+        return None
+    if await authorize(ctx, "case.enroll", str(ctx.conversation.data["area"])) is None:
+        return END
+    case, person = await _create_case(ctx)
+    accounts = await ctx.services.accounts.of_person(person.id)
+    if accounts:
+        await _welcome_registered(ctx, case, person)
+    else:
+        await _send_invite(ctx, case, person)
+    return END
+
+
+async def _create_case(ctx: Context) -> tuple[Case, Person]:
+    data, services, now = ctx.conversation.data, ctx.services, ctx.services.clock.now()
+    person = await services.people.by_phone(str(data["phone"]))
+    if person is None:
+        person = Person(
+            id=uuid.uuid4().hex,
+            name=str(data["name"]),
+            phone=str(data["phone"]),
+            area=str(data["area"]),
+            address=str(data["address"]),
+            created_at=now,
+        )
+        await services.people.add(person)
+    elif not person.address:
+        person.address = str(data["address"])
+        await services.people.save(person)
+    case = Case(
+        id=uuid.uuid4().hex,
+        number=await services.cases.next_number(),
+        person_id=person.id,
+        area=str(data["area"]),
+        start=date.fromisoformat(str(data["start"])),
+        end=date.fromisoformat(str(data["end"])),
+        officer=ctx.actor,
+        created_at=now,
+        staff_chat=ChatRef(platform=ctx.incoming.platform, chat_id=str(data["chat"])),
+    )
+    await services.cases.add(case)
+    await services.audit.append(
+        ctx.actor,
+        "case.enroll",
+        True,
+        target=case.id,
+        details={"number": str(case.number), "area": case.area},
+    )
+    return case, person
+
+
+async def _welcome_registered(ctx: Context, case: Case, person: Person) -> None:
+    """The person already uses the bot: tell them directly, no invitation needed."""
+    services = ctx.services
+    accounts = await services.accounts.of_person(person.id)
+    welcome = to_accounts(
+        f"welcome:{case.id}", accounts, lambda lang: welcome_text(lang, services, case, person)
+    )
+    await services.outbox.enqueue(welcome)
+    services.wake_dispatchers()
+    await ctx.say("invite.bound_existing", number=case.number, name=person.name)
+
+
+async def _send_invite(ctx: Context, case: Case, person: Person) -> None:
+    """A single-use invitation: Telegram deep link, its QR code, and a code for Zalo."""
+    services = ctx.services
+    expires_at = services.clock.now() + services.policy.invite_ttl
+    invite = Invite(id=new_id(), code=new_code(), case_id=case.id, expires_at=expires_at)
+    while not await services.invites.add(invite):
+        invite = invite.model_copy(update={"code": new_code()})
+    token = sign(services.signing_key, INVITE_KIND, invite.id, expires_at)
+    link = f"https://t.me/{services.telegram_username}?start={INVITE_KIND}_{token}"
+    await ctx.say(
+        "invite.sent",
+        number=case.number,
+        name=person.name,
+        link=link,
+        code=invite.code,
+        expires=ctx.local_time(expires_at),
+    )
+    await ctx.reply_photo(qr_png(link), ctx.text("invite.qr_caption", number=case.number))
+
+
+ENROLMENT = Flow(
+    name="enrolment",
+    first="name",
+    steps={
+        "name": Step(ask_name, take_name),
+        "phone": Step(ask_phone, take_phone_number),
+        "address": Step(ask_address, take_address),
+        "area": Step(ask_area, take_area),
+        "start": Step(ask_start, take_start),
+        "end": Step(ask_end, take_end),
+        "chat": Step(ask_chat, take_chat),
+        "confirm": Step(ask_confirm, take_confirm),
+    },
+)

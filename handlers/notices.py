@@ -1,0 +1,107 @@
+"""Proactive messages built by conversation logic and sent through the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from core.channel import Button, Platform
+from core.dates import format_date
+from core.models import Account, Answers, Case, Declaration, OutgoingMessage, Person, Priority
+from core.texts import t
+from handlers.context import Services
+
+STAFF_LANGUAGE = "vi"
+
+
+def welcome_text(lang: str, services: Services, case: Case, person: Person) -> str:
+    """What a resident is told when their case starts: dates and the daily schedule."""
+    deadlines = ", ".join(d.strftime("%H:%M") for d in services.policy.schedule.deadlines)
+    return t(
+        lang,
+        "quarantine.welcome",
+        name=person.name,
+        number=case.number,
+        start=format_date(case.start),
+        end=format_date(case.end),
+        deadlines=deadlines,
+    )
+
+
+def to_accounts(
+    key: str,
+    accounts: Iterable[Account],
+    text: Callable[[str], str],
+    buttons: Callable[[Account], list[list[Button]]] = lambda _: [],
+) -> list[OutgoingMessage]:
+    """One message per account that has not blocked us, in the account's language."""
+    return [
+        OutgoingMessage(
+            key=f"{key}:{a.platform.value}",
+            platform=a.platform,
+            chat_id=a.chat_id,
+            text=text(a.language),
+            buttons=buttons(a),
+        )
+        for a in accounts
+        if not a.blocked
+    ]
+
+
+def declare_button(account: Account) -> list[list[Button]]:
+    """A «declare now» button on Telegram (Zalo texts say to send /khaibao instead)."""
+    if account.platform is not Platform.TELEGRAM:
+        return []
+    return [[Button(t(account.language, "quarantine.declare_button"), "act:declare")]]
+
+
+def describe_answers(lang: str, answers: Answers) -> str:
+    """The symptoms in one line each (or "no symptoms")."""
+    lines = [
+        t(lang, f"answers.{name}")
+        for name in ("fever", "cough", "breath", "throat", "taste_smell", "fatigue")
+        if getattr(answers, name)
+    ]
+    if answers.temperature is not None:
+        lines.append(t(lang, "answers.temperature", value=f"{answers.temperature:.1f}"))
+    if answers.other:
+        lines.append(t(lang, "answers.other", value=answers.other))
+    return "\n".join(f"• {line}" for line in lines) or t(lang, "answers.none")
+
+
+def symptom_page(
+    services: Services, case: Case, person: Person, declaration: Declaration
+) -> OutgoingMessage:
+    """The emergency page to the case's staff chat: who, where, what, and the selfie."""
+    lang = STAFF_LANGUAGE
+    at = declaration.submitted_at.astimezone(services.timezone).strftime("%H:%M %d/%m/%Y")
+    text = "\n".join(
+        [
+            t(lang, "page.title", number=case.number),
+            t(
+                lang,
+                "page.body",
+                name=person.name,
+                phone=person.phone,
+                address=person.address,
+                area=services.areas.name(case.area),
+                at=at,
+                answers=describe_answers(lang, declaration.answers),
+                receipt=declaration.receipt,
+            ),
+        ]
+    )
+    # Zalo shows buttons as numbers tied to a conversation; there staff type /ack instead.
+    buttons = (
+        [[Button(t(lang, "page.ack_button"), f"ack:{declaration.receipt}")]]
+        if case.staff_chat.platform is Platform.TELEGRAM
+        else []
+    )
+    return OutgoingMessage(
+        key=f"page:{declaration.id}",
+        platform=case.staff_chat.platform,
+        chat_id=case.staff_chat.chat_id,
+        text=text,
+        buttons=buttons,
+        photo_id=declaration.selfie_id,
+        priority=Priority.EMERGENCY,
+    )

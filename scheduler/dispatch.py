@@ -1,0 +1,412 @@
+"""One dispatcher per platform sends the outbox: emergency lane first, within the platform's rate.
+
+How a lane is read: the persisted cursor marks where pending messages may start; a pass reads
+sequence windows from there (or from where earlier passes got to) up to the lane head. What
+a pass learns stays in memory while this process holds the lease: messages waiting for a later
+time (`not_before`, retry backoff, someone's claim) and numbers still missing (a duplicate key
+skipped at enqueue, or an insert not landed yet). Only those are read again, and only when
+due, so a stuck retry costs one window read now and then and never holds newer messages back.
+The cursor moves (`$max`) to the lowest such number, or to the end of what has been read.
+
+Delivery is exactly once while processes stop cleanly: one process at a time holds the lease
+`dispatch:{platform}` (renewed before sends), a batch is claimed in the database before it is
+sent and its outcomes are stored right after, and `stop()` lets the sends in progress finish and
+stores them. A process that dies mid-batch leaves the batch claimed: after the claim ends, the
+next holder sends again the messages whose outcome was not stored, at most one batch (the
+at-least-once edge). A photo with buttons is two calls; a failure between them repeats the photo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from core.channel import Blocked, ChannelError, Outbound, Platform, RetryLater
+from core.models import OutboxEntry, OutboxStatus, Priority
+from core.ports import Clock, Leases, OutboxQueue, PhotoStore
+
+log = logging.getLogger(__name__)
+
+OnBlocked = Callable[[Platform, str], Awaitable[None]]
+
+LANES = sorted(Priority)  # emergency first
+LEASE_TTL = timedelta(seconds=30)
+RENEW_EVERY = LEASE_TTL / 3
+IDLE_WAIT = 1.0  # seconds between passes with nothing to send: other processes enqueue too
+PERMIT_SLICE = 0.5  # longest sleep between checks for stop() and lease renewal
+MAX_IN_FLIGHT = 8  # concurrent sends: at 25/s a platform answering in 200 ms needs 5
+# An unused number older than this is a skipped duplicate or a dead enqueuer's, not a slow insert.
+MISSING_GRACE = timedelta(seconds=60)
+BACKOFF_BASE = timedelta(seconds=5)
+BACKOFF_CAP = timedelta(minutes=10)
+MAX_ATTEMPTS = 8
+
+
+class MissingPhoto(Exception):
+    """The photo of a message is not in the photo store (sending it again cannot help)."""
+
+
+class TokenBucket:
+    """Send permits at `rate` per second, with a burst of one second's worth; can be paused."""
+
+    def __init__(self, rate: float, now: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("the rate must be positive")
+        self._rate = rate
+        self._capacity = max(1.0, rate)
+        self._tokens = self._capacity
+        self._now = now
+        self._stamp = now()
+
+    def take(self) -> float:
+        """Take a permit: 0 when granted, else the seconds to wait before asking again."""
+        now = self._now()
+        self._tokens = min(self._capacity, self._tokens + max(0.0, now - self._stamp) * self._rate)
+        self._stamp = max(self._stamp, now)
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return self._stamp - now + (1 - self._tokens) / self._rate
+
+    def pause(self, seconds: float) -> None:
+        """Grant nothing for `seconds`, then refill from empty."""
+        self._tokens = 0.0
+        self._stamp = max(self._stamp, self._now() + seconds)
+
+
+@dataclass
+class LaneState:
+    """What this process knows about one lane since it took the lease."""
+
+    priority: Priority
+    read_to: int = -1  # every number below has been read (-1: start at the cursor)
+    waiting: dict[int, datetime] = field(default_factory=dict)  # pending: seq → when due
+    missing: dict[int, datetime] = field(default_factory=dict)  # unused: seq → first seen
+
+    def catch_up(self, cursor: int, now: datetime) -> None:
+        """Start at the cursor when behind it; forget numbers missing for longer than the grace."""
+        if self.read_to < cursor:
+            self.read_to, self.waiting, self.missing = cursor, {}, {}
+        self.missing = {
+            seq: seen for seq, seen in self.missing.items() if now < seen + MISSING_GRACE
+        }
+
+    def to_reread(self, now: datetime) -> list[int]:
+        """Numbers read before that may have changed: waiting ones now due, missing ones."""
+        due = [seq for seq, at in self.waiting.items() if at <= now]
+        return sorted([*due, *self.missing])
+
+    def see(self, seq: int, entry: OutboxEntry | None, now: datetime) -> bool:
+        """Record what a number holds; True when it is a message to send now."""
+        self.waiting.pop(seq, None)
+        if entry is None:
+            self.missing.setdefault(seq, now)
+            return False
+        self.missing.pop(seq, None)
+        if entry.status != OutboxStatus.PENDING:
+            return False
+        self.waiting[seq] = entry.next_at
+        return entry.next_at <= now
+
+    def floor(self) -> int:
+        """The lowest number that may still be pending: where the cursor can move."""
+        return min([*self.waiting, *self.missing], default=self.read_to)
+
+
+class Dispatcher:
+    """Drains one platform's outbox lanes through its channel, one process at a time."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        channel: Outbound,
+        outbox: OutboxQueue,
+        leases: Leases,
+        photos: PhotoStore,
+        clock: Clock,
+        rate_per_s: float,
+        holder: str,
+        batch: int = 200,
+        on_blocked: OnBlocked | None = None,
+    ) -> None:
+        if batch < 1:
+            raise ValueError("the batch must hold at least one message")
+        self.platform = platform
+        self._channel = channel
+        self._outbox = outbox
+        self._leases = leases
+        self._photos = photos
+        self._clock = clock
+        self._rate = rate_per_s
+        self._bucket = TokenBucket(rate_per_s)
+        self._holder = holder
+        self._batch = batch
+        self._on_blocked = on_blocked
+        self._lease = f"dispatch:{platform.value}"
+        self._lease_lock = asyncio.Lock()
+        self._holding = False
+        self._renew_at = clock.now()
+        self._lanes = [LaneState(priority) for priority in LANES]
+        self._stopping = False
+        self._halted = False
+        self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stopped.set()
+
+    def _extra(self, entry: OutboxEntry) -> dict[str, object]:
+        return {"platform": self.platform.value, "key": entry.key, "seq": entry.seq}
+
+    # ---- running --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Loop until `stop()`: pass after pass, resting when idle and waking early on `poke()`."""
+        self._stopped.clear()
+        try:
+            while not self._stopping:
+                if not await self._pass():
+                    await self._rest()
+            await self._release()
+        finally:
+            self._stopped.set()
+
+    async def _release(self) -> None:
+        if not self._holding:
+            return
+        try:
+            await self._leases.release(self._lease, self._holder)
+        except Exception:
+            # The lease then simply runs out.
+            log.exception("lease release failed", extra={"platform": self.platform.value})
+        self._holding = False
+
+    async def _pass(self) -> int:
+        try:
+            return await self.drain_once()
+        except Exception:
+            # The database may be away for a moment; the next pass starts from what it stored.
+            log.exception("dispatch pass failed", extra={"platform": self.platform.value})
+            return 0
+
+    async def _rest(self) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), IDLE_WAIT)
+        self._wake.clear()
+
+    def poke(self) -> None:
+        """New work was enqueued in this process (e.g. a symptom page): look at once."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Let sends in progress finish, store their outcomes, give the lease up, end `run()`."""
+        self._stopping = self._halted = True
+        self._wake.set()
+        await self._stopped.wait()
+
+    async def drain_once(self) -> int:
+        """One pass over the lanes, emergency first; returns how many messages got an outcome."""
+        if self._stopping or not await self._hold():
+            return 0
+        self._halted = False
+        handled = 0
+        for lane in self._lanes:
+            if self._halted:
+                break
+            handled += await self._drain(lane)
+        return handled
+
+    # ---- the lease --------------------------------------------------------------------------
+
+    async def _hold(self) -> bool:
+        """Whether this process holds the platform's lease, renewing it when due."""
+        async with self._lease_lock:
+            now = self._clock.now()
+            if self._holding and now < self._renew_at:
+                return True
+            held = await self._leases.acquire(self._lease, self._holder, LEASE_TTL)
+            if held and not self._holding:
+                # Another process may have worked the lanes meanwhile: read them afresh.
+                self._lanes = [LaneState(priority) for priority in LANES]
+            self._holding, self._renew_at = held, now + RENEW_EVERY
+            return held
+
+    async def _permit(self) -> bool:
+        """Wait for a send permit; False when this pass must end (stopping or lease lost)."""
+        while not self._halted:
+            try:
+                held = await self._hold()
+            except Exception:
+                log.exception("lease renewal failed", extra={"platform": self.platform.value})
+                held = self._holding = False
+            if not held:
+                self._halted = True
+                break
+            wait = self._bucket.take()
+            if wait <= 0:
+                return True
+            await asyncio.sleep(min(wait, PERMIT_SLICE))
+        return False
+
+    # ---- one lane -------------------------------------------------------------------------
+
+    async def _drain(self, lane: LaneState) -> int:
+        now = self._clock.now()
+        cursor, head = await self._outbox.bounds(self.platform, lane.priority)
+        lane.catch_up(cursor, now)
+        due = await self._collect(lane, head, now)
+        handled = await self._send_batch(lane, due) if due else 0
+        if lane.floor() > cursor:
+            await self._outbox.advance(self.platform, lane.priority, lane.floor())
+        return handled
+
+    async def _collect(self, lane: LaneState, head: int, now: datetime) -> list[OutboxEntry]:
+        """Up to a batch of due messages: those read before first, then new windows."""
+        due: list[OutboxEntry] = []
+        wanted = deque(lane.to_reread(now))
+        while wanted and len(due) < self._batch:
+            start = wanted[0]
+            window = await self._window(lane, start)
+            while wanted and wanted[0] < start + self._batch and len(due) < self._batch:
+                seq = wanted.popleft()
+                if lane.see(seq, window.get(seq), now):
+                    due.append(window[seq])
+        while lane.read_to < head and len(due) < self._batch:
+            start = lane.read_to
+            window = await self._window(lane, start)
+            for seq in range(start, min(start + self._batch, head)):
+                if len(due) == self._batch:
+                    break
+                if lane.see(seq, window.get(seq), now):
+                    due.append(window[seq])
+                lane.read_to = seq + 1
+        return due
+
+    async def _window(self, lane: LaneState, start: int) -> dict[int, OutboxEntry]:
+        entries = await self._outbox.window(self.platform, lane.priority, start, self._batch)
+        return {entry.seq: entry for entry in entries}
+
+    async def _send_batch(self, lane: LaneState, due: list[OutboxEntry]) -> int:
+        """Claim, send, store outcomes in bulk (unsent ones are released); returns how many sent."""
+        now = self._clock.now()
+        # The claim outlasts the batch at full rate plus a lease term: past it, we stopped.
+        sending = timedelta(seconds=len(due) / self._rate)
+        await self._outbox.claim(due, now + sending + LEASE_TTL)
+        outcomes = await self._send_all(due)
+        results = [outcomes.get(entry.key, entry) for entry in due]
+        await self._outbox.settle(results)
+        for result in results:
+            if result.status == OutboxStatus.PENDING:
+                lane.waiting[result.seq] = result.next_at
+            else:
+                lane.waiting.pop(result.seq, None)
+        self._log_batch(lane, results, len(outcomes))
+        await self._report_blocked(results)
+        return len(outcomes)
+
+    def _log_batch(self, lane: LaneState, results: list[OutboxEntry], handled: int) -> None:
+        counts = {status.value: 0 for status in OutboxStatus}
+        for result in results:
+            counts[result.status.value] += 1
+        extra = {"platform": self.platform.value, "priority": lane.priority.name, **counts}
+        log.info("outbox batch", extra={**extra, "batch": len(results), "handled": handled})
+
+    async def _report_blocked(self, results: list[OutboxEntry]) -> None:
+        if self._on_blocked is None:
+            return
+        chats = {result.chat_id for result in results if result.status == OutboxStatus.BLOCKED}
+        for chat_id in sorted(chats):
+            try:
+                await self._on_blocked(self.platform, chat_id)
+            except Exception:
+                log.exception("on_blocked failed", extra={"chat_id": chat_id})
+
+    # ---- sending ----------------------------------------------------------------------------
+
+    async def _send_all(self, due: list[OutboxEntry]) -> dict[str, OutboxEntry]:
+        """Send a few chats at a time, each chat's messages in order; returns outcomes by key."""
+        chats: dict[str, list[OutboxEntry]] = {}
+        for entry in due:
+            chats.setdefault(entry.chat_id, []).append(entry)
+        queue = list(chats.values())
+        outcomes: dict[str, OutboxEntry] = {}
+
+        async def worker() -> None:
+            while queue and not self._halted:
+                await self._send_chat(queue.pop(0), outcomes)
+
+        await asyncio.gather(*(worker() for _ in range(min(MAX_IN_FLIGHT, len(queue)))))
+        return outcomes
+
+    async def _send_chat(
+        self, entries: list[OutboxEntry], outcomes: dict[str, OutboxEntry]
+    ) -> None:
+        for position, entry in enumerate(entries):
+            if not await self._permit():
+                return
+            outcome = outcomes[entry.key] = await self._attempt(entry)
+            if outcome.status == OutboxStatus.BLOCKED:
+                for later in entries[position + 1 :]:
+                    outcomes[later.key] = _final(later, OutboxStatus.BLOCKED, outcome.error)
+                return
+
+    async def _attempt(self, entry: OutboxEntry) -> OutboxEntry:
+        """Send one message and return it with its outcome; never raises."""
+        try:
+            await self._deliver(entry)
+        except RetryLater as exc:
+            self._bucket.pause(exc.retry_after)
+            extra = self._extra(entry) | {"retry_after": exc.retry_after}
+            log.warning("platform asks to slow down", extra=extra)
+            later = self._clock.now() + timedelta(seconds=exc.retry_after)
+            return entry.model_copy(update={"next_at": later, "error": str(exc)})
+        except Blocked as exc:
+            log.info("chat blocked the bot", extra=self._extra(entry))
+            return _final(entry, OutboxStatus.BLOCKED, str(exc))
+        except MissingPhoto as exc:
+            log.error("outbox photo is missing", extra=self._extra(entry))
+            return _final(entry, OutboxStatus.FAILED, str(exc))
+        except ChannelError as exc:
+            log.warning("send failed: %s", exc, extra=self._extra(entry))
+            return self._retry(entry, str(exc))
+        except Exception as exc:
+            # A bug or an odd failure in one send must not stop the others.
+            log.exception("send failed unexpectedly", extra=self._extra(entry))
+            return self._retry(entry, repr(exc))
+        return entry.model_copy(
+            update={"status": OutboxStatus.SENT, "sent_at": self._clock.now(), "error": ""}
+        )
+
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        buttons = entry.buttons
+        if entry.photo_id is None:
+            await self._channel.send_text(entry.chat_id, entry.text, buttons)
+            return
+        jpeg = await self._photos.get(entry.photo_id)
+        if jpeg is None:
+            raise MissingPhoto(f"photo {entry.photo_id} not found")
+        if not buttons:
+            await self._channel.send_photo(entry.chat_id, jpeg, caption=entry.text)
+            return
+        # Buttons hang on a text: the photo goes first, then the text that carries them.
+        await self._channel.send_photo(entry.chat_id, jpeg)
+        await self._channel.send_text(entry.chat_id, entry.text, buttons)
+
+    def _retry(self, entry: OutboxEntry, error: str) -> OutboxEntry:
+        attempts = entry.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            return _final(entry, OutboxStatus.FAILED, error, attempts)
+        backoff = min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_CAP)
+        next_at = self._clock.now() + backoff
+        return entry.model_copy(update={"attempts": attempts, "next_at": next_at, "error": error})
+
+
+def _final(
+    entry: OutboxEntry, status: OutboxStatus, error: str, attempts: int | None = None
+) -> OutboxEntry:
+    attempts = entry.attempts if attempts is None else attempts
+    return entry.model_copy(update={"status": status, "error": error, "attempts": attempts})

@@ -1,0 +1,391 @@
+"""The quarantine scheduler tick: reminders, deadline summaries, nudges and case completion.
+
+Each tick looks at the declaration windows whose deadline is at most `CATCH_UP` ago or still
+ahead (a restart catches up; older windows are never replayed) and runs every fan-out of those
+windows that is due and not yet done:
+
+- open: when a window opens, a reminder to every resident who must declare for it;
+- due: a reminder to those who have not declared yet, all sent by `Policy.remind_before` the
+  deadline (its target). The dispatcher sends at a fixed rate per platform, so n reminders take
+  n / rate seconds: the fan-out starts that long (plus a margin) before the target and holds
+  its messages with `not_before`, letting the dispatcher spread them instead of piling them up
+  after the target;
+- deadline: one summary of the missed cases to each responsible staff chat, and a nudge to
+  each resident who missed the window;
+- completed: after the day's last window, cases whose last day it was end, with a thank-you.
+
+A fan-out is enqueued in the outbox first and recorded in the `FanoutLog` after, so a crash in
+between only repeats an enqueue, which outbox keys make harmless.
+
+Query cost: a tick with nothing to do takes the lease and reads the fan-out log. Otherwise it
+loads the active cases once (one indexed query) and, for each fan-out that runs, the people and
+accounts of just the cases it concerns, in bulk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import partial
+
+from core.channel import Platform
+from core.dates import format_date
+from core.models import Account, Case, CaseStatus, OutgoingMessage, Person
+from core.ports import Accounts, Cases, Declarations, FanoutLog, Leases, Outbox, People
+from core.schedule import Window
+from core.texts import t
+from handlers.context import Policy
+from handlers.notices import STAFF_LANGUAGE, declare_button, to_accounts
+
+log = logging.getLogger(__name__)
+
+CATCH_UP = timedelta(hours=6)
+TICK_LEASE = "tick"
+# Slack for the dispatcher sharing its rate with other traffic and for the tick interval.
+SPREAD_MARGIN_RATIO = 0.1
+SPREAD_MARGIN = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class ReminderDeps:
+    """The ports and settings a tick works with; the composition root builds it."""
+
+    cases: Cases
+    declarations: Declarations
+    people: People
+    accounts: Accounts
+    outbox: Outbox
+    fanouts: FanoutLog
+    leases: Leases
+    policy: Policy
+    rate_per_s: dict[Platform, float]
+    wake: Callable[[], None]
+    holder: str  # this process in the tick lease, e.g. "host:pid"
+    lease_ttl: timedelta = timedelta(minutes=2)
+
+
+class Kind(StrEnum):
+    """The fan-outs of a window, in the order they run."""
+
+    OPEN = "open"
+    DUE = "due"
+    DEADLINE = "deadline"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """The people of some cases, and their reachable (not blocked) accounts by person id."""
+
+    people: dict[str, Person]
+    accounts: dict[str, list[Account]]
+
+
+@dataclass(frozen=True)
+class Fanout:
+    """What one fan-out does: messages to enqueue and, for completion, the cases to end."""
+
+    messages: list[OutgoingMessage]
+    ending: Sequence[Case] = ()
+
+
+async def tick(deps: ReminderDeps, now: datetime) -> None:
+    """Run the due fan-outs of the windows around `now`, holding the tick lease."""
+    # The lease only spares other processes the work: the fan-out log and outbox keys alone
+    # keep two concurrent ticks from sending anything twice.
+    if not await deps.leases.acquire(TICK_LEASE, deps.holder, deps.lease_ttl):
+        log.debug("tick skipped: another process holds the lease")
+        return
+    try:
+        await _run_pending(deps, now)
+    finally:
+        await deps.leases.release(TICK_LEASE, deps.holder)
+
+
+async def _run_pending(deps: ReminderDeps, now: datetime) -> None:
+    windows = [w for w in deps.policy.schedule.around(now) if w.deadline > now - CATCH_UP]
+    pending = [
+        (window, kind)
+        for window in windows
+        for kind in Kind
+        if in_time(kind, window, now, deps.policy)
+        and not await deps.fanouts.is_done(fanout_key(window, kind))
+    ]
+    if not pending:
+        return
+    active = await deps.cases.active()
+    for window, kind in pending:
+        # One failing fan-out (it is retried next tick) must not hold back the others.
+        try:
+            await _run(deps, now, window, kind, active)
+        except Exception:
+            log.exception("fan-out %s failed", fanout_key(window, kind))
+
+
+def fanout_key(window: Window, kind: Kind) -> str:
+    """The `FanoutLog` key of one fan-out of a window."""
+    return f"{window.local_date}/{window.slot}/{kind}"
+
+
+def in_time(kind: Kind, window: Window, now: datetime, policy: Policy) -> bool:
+    """Whether `now` is in the span where a fan-out of `kind` may run for `window`."""
+    match kind:
+        case Kind.OPEN | Kind.DUE:
+            return window.opens_at <= now < window.deadline
+        case Kind.DEADLINE:
+            return window.deadline <= now
+        case Kind.COMPLETED:
+            return is_last(window, policy) and window.deadline <= now
+
+
+def is_last(window: Window, policy: Policy) -> bool:
+    """Whether `window` is the last of its day (after which ending cases complete)."""
+    return policy.schedule.windows_on(window.local_date)[-1] == window
+
+
+async def _run(
+    deps: ReminderDeps, now: datetime, window: Window, kind: Kind, active: list[Case]
+) -> None:
+    cases = await _concerned(deps, window, kind, active)
+    if kind is Kind.DUE and now < due_start(window, deps, len(cases)):
+        return
+    contacts = await load_contacts(deps, cases)
+    fanout = _build(deps, now, window, kind, cases, contacts)
+    added = await deps.outbox.enqueue(fanout.messages) if fanout.messages else 0
+    for case in fanout.ending:
+        await deps.cases.save(_ended(case, now))
+    await deps.fanouts.mark_done(fanout_key(window, kind))
+    if added:
+        deps.wake()
+    log.info(
+        "fan-out %s for %s %s: %d cases, %d messages (%d new), %d cases ended",
+        kind,
+        window.local_date,
+        window.slot,
+        len(cases),
+        len(fanout.messages),
+        added,
+        len(fanout.ending),
+    )
+
+
+async def _concerned(
+    deps: ReminderDeps, window: Window, kind: Kind, active: list[Case]
+) -> list[Case]:
+    match kind:
+        case Kind.OPEN:
+            return covering(window, active)
+        case Kind.DUE | Kind.DEADLINE:
+            declared = await deps.declarations.declared_cases(window.local_date, window.slot)
+            return [case for case in covering(window, active) if case.id not in declared]
+        case Kind.COMPLETED:
+            # `<=` rather than `==`: a case whose last day fell in a long outage still ends.
+            return [case for case in active if case.end <= window.local_date]
+
+
+def covering(window: Window, active: Iterable[Case]) -> list[Case]:
+    """Cases that must declare for a window: it falls in their dates and they predate it."""
+    return [
+        case
+        for case in active
+        if case.start <= window.local_date <= case.end and case.created_at < window.deadline
+    ]
+
+
+def due_start(window: Window, deps: ReminderDeps, cases: int) -> datetime:
+    """When the due fan-out must begin at the latest.
+
+    Before loading accounts it is known only how many cases are reminded, so this assumes one
+    account per case on the slowest platform; `spread` then holds each platform's messages
+    until its own, exact start.
+    """
+    return start_to_finish_by(due_target(window, deps.policy), cases, min(deps.rate_per_s.values()))
+
+
+def due_target(window: Window, policy: Policy) -> datetime:
+    """When the last due reminder of a window must have gone out."""
+    return window.deadline - policy.remind_before
+
+
+async def load_contacts(deps: ReminderDeps, cases: Iterable[Case]) -> Contacts:
+    """The people and reachable accounts of some cases, in two bulk queries."""
+    person_ids = {case.person_id for case in cases}
+    people = await deps.people.many(person_ids)
+    accounts: defaultdict[str, list[Account]] = defaultdict(list)
+    for account in await deps.accounts.of_people(person_ids):
+        if not account.blocked:
+            accounts[account.person_id].append(account)
+    return Contacts(people, dict(accounts))
+
+
+def _build(
+    deps: ReminderDeps,
+    now: datetime,
+    window: Window,
+    kind: Kind,
+    cases: list[Case],
+    contacts: Contacts,
+) -> Fanout:
+    match kind:
+        case Kind.OPEN:
+            return _open(window, cases, contacts)
+        case Kind.DUE:
+            return _due(deps, now, window, cases, contacts)
+        case Kind.DEADLINE:
+            return _deadline(deps, window, cases, contacts)
+        case Kind.COMPLETED:
+            return _completed(cases, contacts)
+
+
+def _open(window: Window, cases: list[Case], contacts: Contacts) -> Fanout:
+    slot, day = window.slot, window.local_date
+    messages = to_residents(
+        contacts,
+        cases,
+        lambda case: f"remind:{case.id}:{day}:{slot}:open",
+        lambda lang, _: t(lang, "quarantine.remind_open", slot=slot),
+    )
+    return Fanout(messages)
+
+
+def _due(
+    deps: ReminderDeps, now: datetime, window: Window, missed: list[Case], contacts: Contacts
+) -> Fanout:
+    slot, day = window.slot, window.local_date
+    # A late tick (after a restart) must not promise more minutes than are left.
+    minutes = min(deps.policy.remind_before, window.deadline - now) // timedelta(minutes=1)
+    messages = to_residents(
+        contacts,
+        missed,
+        lambda case: f"remind:{case.id}:{day}:{slot}:due",
+        lambda lang, _: t(lang, "quarantine.remind_due", slot=slot, minutes=minutes),
+    )
+    return Fanout(spread(messages, due_target(window, deps.policy), deps.rate_per_s))
+
+
+def _deadline(deps: ReminderDeps, window: Window, missed: list[Case], contacts: Contacts) -> Fanout:
+    slot, day = window.slot, window.local_date
+    # Cases about to complete could no longer declare, so they get no nudge (staff still see).
+    completing = is_last(window, deps.policy)
+    nudges = to_residents(
+        contacts,
+        [case for case in missed if not (completing and case.end <= day)],
+        lambda case: f"nudge:{case.id}:{day}:{slot}",
+        lambda lang, _: t(lang, "quarantine.nudge", slot=slot),
+    )
+    return Fanout(summaries(window, missed, contacts.people) + nudges)
+
+
+def _completed(ending: list[Case], contacts: Contacts) -> Fanout:
+    messages = to_residents(
+        contacts,
+        ending,
+        lambda case: f"completed:{case.id}",
+        lambda lang, case: t(
+            lang,
+            "quarantine.completed",
+            name=_name_and_phone(case, contacts.people)[0],
+            number=case.number,
+        ),
+        with_declare_button=False,
+    )
+    return Fanout(messages, ending)
+
+
+def to_residents(
+    contacts: Contacts,
+    cases: Iterable[Case],
+    key: Callable[[Case], str],
+    text: Callable[[str, Case], str],
+    with_declare_button: bool = True,
+) -> list[OutgoingMessage]:
+    """One message per reachable account of each case's person, in the account's language."""
+    buttons = declare_button if with_declare_button else (lambda _: [])
+    return [
+        message
+        for case in cases
+        for message in to_accounts(
+            key(case),
+            contacts.accounts.get(case.person_id, []),
+            partial(_text_for_case, text, case),
+            buttons,
+        )
+    ]
+
+
+def _text_for_case(text: Callable[[str, Case], str], case: Case, lang: str) -> str:
+    return text(lang, case)
+
+
+def spread(
+    messages: list[OutgoingMessage], target: datetime, rate_per_s: dict[Platform, float]
+) -> list[OutgoingMessage]:
+    """The messages held until each platform's start, so the dispatcher finishes by `target`.
+
+    The dispatcher sends at most `rate_per_s` per platform, so n messages take n / rate
+    seconds; holding them until that long (plus a margin) before the target spreads them over
+    the minutes before it instead of piling them up behind it.
+    """
+    counts = Counter(message.platform for message in messages)
+    starts = {
+        platform: start_to_finish_by(target, count, rate_per_s[platform])
+        for platform, count in counts.items()
+    }
+    return [m.model_copy(update={"not_before": starts[m.platform]}) for m in messages]
+
+
+def start_to_finish_by(target: datetime, count: int, rate_per_s: float) -> datetime:
+    """When to start sending `count` messages at `rate_per_s` for the last to leave by `target`."""
+    sending = timedelta(seconds=count / rate_per_s)
+    return target - sending * (1 + SPREAD_MARGIN_RATIO) - SPREAD_MARGIN
+
+
+def summaries(
+    window: Window, missed: list[Case], people: dict[str, Person]
+) -> list[OutgoingMessage]:
+    """One Vietnamese summary per staff chat listing its cases that missed the window."""
+    by_chat: defaultdict[tuple[Platform, str], list[Case]] = defaultdict(list)
+    for case in missed:
+        by_chat[(case.staff_chat.platform, case.staff_chat.chat_id)].append(case)
+    return [
+        OutgoingMessage(
+            key=f"summary:{window.local_date}:{window.slot}:{platform.value}:{chat_id}",
+            platform=platform,
+            chat_id=chat_id,
+            text=_summary_text(window, cases, people),
+        )
+        for (platform, chat_id), cases in by_chat.items()
+    ]
+
+
+def _summary_text(window: Window, cases: list[Case], people: dict[str, Person]) -> str:
+    title = t(
+        STAFF_LANGUAGE,
+        "summary.title",
+        slot=window.slot,
+        date=format_date(window.local_date),
+        count=len(cases),
+    )
+    lines = [_summary_line(case, people) for case in cases]
+    return "\n".join([title, *lines])
+
+
+def _summary_line(case: Case, people: dict[str, Person]) -> str:
+    name, phone = _name_and_phone(case, people)
+    return t(STAFF_LANGUAGE, "summary.line", number=case.number, name=name, phone=phone)
+
+
+def _name_and_phone(case: Case, people: dict[str, Person]) -> tuple[str, str]:
+    # A resident may erase their record while the case runs; staff still see the case number.
+    person = people.get(case.person_id)
+    return (person.name, person.phone) if person else ("?", "?")
+
+
+def _ended(case: Case, now: datetime) -> Case:
+    return case.model_copy(
+        update={"status": CaseStatus.ENDED, "end_reason": "completed", "ended_at": now}
+    )

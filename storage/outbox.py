@@ -1,0 +1,151 @@
+"""The outbox: proactive messages in lanes (platform, priority), each numbered by its own counter.
+
+Every query is bounded: a key, a lane's counters, or a window of sequence numbers in one lane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError
+
+from core.channel import Platform
+from core.models import OutboxEntry, OutboxStatus, OutgoingMessage, Priority
+from core.ports import Clock
+from storage.documents import Database, Document
+
+DUPLICATE_KEY = 11000
+# One block of numbers per chunk, so a chunk's insert lands within seconds of its allocation:
+# the dispatcher takes a number still missing after a minute for one that will never be used.
+ENQUEUE_CHUNK = 5_000
+ERROR_LENGTH = 500
+
+Lane = tuple[Platform, Priority]
+
+
+def _head_id(platform: Platform, priority: Priority) -> str:
+    return f"outbox:{platform.value}:{int(priority)}"
+
+
+def _cursor_id(platform: Platform, priority: Priority) -> str:
+    return f"outbox-cursor:{platform.value}:{int(priority)}"
+
+
+class OutboxRepo:
+    """The `outbox` collection (unique `key`; `(platform, priority, seq)`) and lane counters."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._outbox = db["outbox"]
+        self._counters = db["counters"]
+        self._clock = clock
+
+    async def enqueue(self, messages: Sequence[OutgoingMessage]) -> int:
+        """Add messages, skipping keys already enqueued; returns how many were added."""
+        added = 0
+        for (platform, priority), group in _by_lane(messages).items():
+            for start in range(0, len(group), ENQUEUE_CHUNK):
+                chunk = group[start : start + ENQUEUE_CHUNK]
+                added += await self._insert(platform, priority, chunk)
+        return added
+
+    async def _insert(
+        self, platform: Platform, priority: Priority, messages: list[OutgoingMessage]
+    ) -> int:
+        counter = await self._counters.find_one_and_update(
+            {"_id": _head_id(platform, priority)},
+            {"$inc": {"seq": len(messages)}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert counter is not None  # an upsert returning the new document always finds one
+        first = int(counter["seq"]) - len(messages)
+        now = self._clock.now()
+        documents = [_document(message, first + n, now) for n, message in enumerate(messages)]
+        try:
+            result = await self._outbox.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            # A key enqueued before fails alone and leaves its number unused: that is the dedupe.
+            if any(failure["code"] != DUPLICATE_KEY for failure in error.details["writeErrors"]):
+                raise
+            return int(error.details["nInserted"])
+        return len(result.inserted_ids)
+
+    async def bounds(self, platform: Platform, priority: Priority) -> tuple[int, int]:
+        """The lane's cursor (below it nothing is pending) and head (the next number to give)."""
+        cursor_id, head_id = _cursor_id(platform, priority), _head_id(platform, priority)
+        values = {cursor_id: 0, head_id: 0}
+        async for counter in self._counters.find({"_id": {"$in": [cursor_id, head_id]}}):
+            values[counter["_id"]] = int(counter["seq"])
+        return values[cursor_id], values[head_id]
+
+    async def advance(self, platform: Platform, priority: Priority, seq: int) -> None:
+        """Move the lane's cursor up to `seq` (never back)."""
+        await self._counters.update_one(
+            {"_id": _cursor_id(platform, priority)}, {"$max": {"seq": seq}}, upsert=True
+        )
+
+    async def window(
+        self, platform: Platform, priority: Priority, start: int, size: int
+    ) -> list[OutboxEntry]:
+        """The lane's messages with start <= seq < start + size (in flight: due when claims end)."""
+        found = self._outbox.find(
+            {
+                "platform": platform.value,
+                "priority": int(priority),
+                "seq": {"$gte": start, "$lt": start + size},
+            },
+            {"_id": 0},
+        )
+        return [_entry(document) async for document in found]
+
+    async def claim(self, entries: Sequence[OutboxEntry], until: datetime) -> None:
+        """Mark messages in flight until `until`: nobody else sends them meanwhile."""
+        keys = [entry.key for entry in entries]
+        await self._outbox.update_many({"key": {"$in": keys}}, {"$set": {"lease_until": until}})
+
+    async def settle(self, entries: Sequence[OutboxEntry]) -> None:
+        """Store how sends went (status, attempts, next_at, sent_at, error), ending claims."""
+        if not entries:
+            return
+        # Only a pending message changes: a late writer never undoes another's final outcome.
+        updates = [
+            UpdateOne(
+                {"key": entry.key, "status": OutboxStatus.PENDING.value},
+                {
+                    "$set": {
+                        "status": entry.status.value,
+                        "attempts": entry.attempts,
+                        "next_at": entry.next_at,
+                        "sent_at": entry.sent_at,
+                        "error": entry.error[:ERROR_LENGTH],
+                    },
+                    "$unset": {"lease_until": ""},
+                },
+            )
+            for entry in entries
+        ]
+        await self._outbox.bulk_write(updates, ordered=False)
+
+
+def _by_lane(messages: Sequence[OutgoingMessage]) -> dict[Lane, list[OutgoingMessage]]:
+    """The messages of each lane in order, each key once."""
+    lanes: dict[Lane, dict[str, OutgoingMessage]] = {}
+    for message in messages:
+        lanes.setdefault((message.platform, message.priority), {}).setdefault(message.key, message)
+    return {lane: list(unique.values()) for lane, unique in lanes.items()}
+
+
+def _document(message: OutgoingMessage, seq: int, now: datetime) -> Document:
+    next_at = max(now, message.not_before) if message.not_before else now
+    entry = OutboxEntry(**message.model_dump(), seq=seq, next_at=next_at, created_at=now)
+    return {**entry.model_dump(mode="python"), "priority": int(entry.priority)}
+
+
+def _entry(document: Document) -> OutboxEntry:
+    lease_until = document.pop("lease_until", None)
+    entry = OutboxEntry.model_validate(document)
+    if lease_until is not None and lease_until > entry.next_at:
+        entry.next_at = lease_until
+    return entry
