@@ -31,6 +31,9 @@ test: lint $(CHROMIUM)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench.updates
+	$(BIN)/python -m bench.selfies
+	$(BIN)/python -m bench.declarations
+	$(BIN)/python -m bench.reminders --count 2000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import uuid
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,7 +40,13 @@ log = logging.getLogger(__name__)
 COMMANDS = ("start", "khaibao", "help", "me", "language", "cancel", "delete")
 TICK_EVERY = timedelta(seconds=30)
 SELFIE_WORKERS = 2  # one per core; dlib blocks a whole process per face
-HOLDER = f"{socket.gethostname()}:{os.getpid()}"  # this process, in leases
+
+
+def new_holder() -> str:
+    """This service instance's name in leases (unique even for two services in one process)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 # Well-formed fake tokens: the emulators accept only these, real platforms never see them.
 SANDBOX_TELEGRAM_TOKEN = "1234567890:SANDBOX-telegram-token-not-for-real-use"  # noqa: S105
 SANDBOX_ZALO_TOKEN = "1234567890:sandbox-zalo-token"  # noqa: S105
@@ -105,6 +112,7 @@ class Service:
     router: Router | None = None
     selfies: SelfiePool | None = None
     run_scheduler: bool = True
+    holder: str = field(default_factory=new_holder)
     _runner: web.AppRunner | None = None
     _receivers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _dispatchers: list[Dispatcher] = field(default_factory=list)
@@ -138,6 +146,8 @@ class Service:
         if self.run_scheduler:
             self._scheduler = build_scheduler(TICK_EVERY, self.tick)
             self._scheduler.start()
+        if self._own_selfies and self.selfies:
+            self._background.append(asyncio.create_task(self.selfies.warm()))
 
     def _policy(self) -> Policy:
         settings = self.settings
@@ -196,7 +206,7 @@ class Service:
                 self.storage.photos,
                 self.clock,
                 rates[channel.platform],
-                holder=HOLDER,
+                holder=self.holder,
                 on_blocked=self.storage.accounts.set_blocked,
             )
             self._dispatchers.append(dispatcher)
@@ -219,7 +229,7 @@ class Service:
             fanouts=storage.fanouts,
             leases=storage.leases,
             policy=self._policy(),
-            holder=HOLDER,
+            holder=self.holder,
             rate_per_s={
                 Platform.TELEGRAM: settings.telegram_rate_limit,
                 Platform.ZALO: settings.zalo_rate_limit,

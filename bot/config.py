@@ -23,7 +23,9 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 class Settings(BaseSettings):
     """Every configuration key; see `.env.example` for what each one means."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     mongodb_uri: SecretStr | None = None
     mongodb_db: str = Field("khaibao", pattern=r"^[A-Za-z0-9_-]{1,60}$")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -41,10 +42,17 @@ def _check(
     )
 
 
+def _ready() -> bool:
+    # Sleeping a little keeps each call on its own worker, so that every worker starts.
+    time.sleep(0.2)
+    return _analyzer is not None
+
+
 class SelfiePool:
     """Runs `check_selfie` in worker processes (spawned: forking a threaded server is unsafe)."""
 
     def __init__(self, workers: int, mismatch_threshold: float, max_bytes: int) -> None:
+        self._workers = workers
         self._pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load_models
         )
@@ -58,6 +66,13 @@ class SelfiePool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._pool, _check, data, reference, list(hashes), self._threshold, self._max_bytes
+        )
+
+    async def warm(self) -> None:
+        """Start every worker now, so the first selfies of the day are not slow."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._pool, _ready) for _ in range(self._workers))
         )
 
     def close(self) -> None:

@@ -132,7 +132,7 @@ class Dispatcher:
         clock: Clock,
         rate_per_s: float,
         holder: str,
-        batch: int = 200,
+        batch: int = 50,
         on_blocked: OnBlocked | None = None,
     ) -> None:
         if batch < 1:

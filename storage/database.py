@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 UPDATE_KEYS_KEPT = timedelta(days=3)
 MEDIA_KEPT = timedelta(days=1)
+OUTBOX_SENT_KEPT = timedelta(days=30)
 
 INDEXES: dict[str, list[IndexModel]] = {
     "people": [IndexModel("phone"), IndexModel("area")],
@@ -48,6 +49,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
     "outbox": [
         IndexModel("key", unique=True),
+        # Sent messages are forgotten after a month; pending ones have no sent_at.
+        IndexModel("sent_at", expireAfterSeconds=int(OUTBOX_SENT_KEPT.total_seconds())),
         IndexModel([("platform", ASCENDING), ("priority", ASCENDING), ("seq", ASCENDING)]),
     ],
     "cases": [

@@ -50,3 +50,17 @@ def test_webhook_mode_needs_url_and_secret() -> None:
 def test_no_token_means_sandbox() -> None:
     settings = Settings(_env_file=None)
     assert settings.sandbox and settings.base_url == "http://127.0.0.1:8080"
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    documented = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert documented == {name.upper() for name in Settings.model_fields}
+
+
+def test_a_copy_of_env_example_is_a_valid_sandbox_configuration() -> None:
+    settings = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    assert settings.sandbox and settings.slot_deadlines == "08:00,13:00,19:00"

@@ -42,6 +42,8 @@ DOWNLOAD_TIMEOUT = httpx.Timeout(30.0)
 POLL_MARGIN = 5.0  # seconds the client waits beyond the server-side long-poll timeout
 BACKOFF_MAX = 30.0
 DRAIN_TIMEOUT = 10.0
+# Zalo's 429 says "Quota exceeded" with no retry time and no published limits.
+QUOTA_PAUSE = 1.0
 
 TEXT_EVENT = "message.text.received"
 IMAGE_EVENT = "message.image.received"
@@ -352,7 +354,7 @@ def _retry_after(body: Mapping[str, object]) -> float:
     parameters = body.get("parameters")
     given = parameters.get("retry_after") if isinstance(parameters, dict) else None
     given = body.get("retry_after", given)
-    return float(given) if isinstance(given, int | float) and given > 0 else 1.0
+    return float(given) if isinstance(given, int | float) and given > 0 else QUOTA_PAUSE
 
 
 def _sent(method: str, result: object) -> Sent:
