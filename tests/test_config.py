@@ -62,5 +62,5 @@ def test_every_setting_is_documented_in_env_example() -> None:
 
 
 def test_a_copy_of_env_example_is_a_valid_sandbox_configuration() -> None:
-    settings = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    settings = Settings(_env_file=ROOT / ".env.example")
     assert settings.sandbox and settings.slot_deadlines == "08:00,13:00,19:00"
