@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,9 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from bot.app import SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN
+from pymongo import AsyncMongoClient
+
+from bot.app import SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, Service
+from bot.config import Settings
+from core.ports import Clock
 from sandbox.server import Sandbox
-from storage.embedded import EmbeddedMongo
+from storage.database import Storage
+from storage.documents import Document
+from storage.embedded import EmbeddedMongo, free_port
+from tests.chat import User
 
 
 @dataclass
@@ -43,6 +51,44 @@ async def timed(operation: Callable[[], Awaitable[object]], sink: list[float]) -
     started = time.perf_counter()
     await operation()
     sink.append(time.perf_counter() - started)
+
+
+async def together(users: list[User], work: Callable[[User], Awaitable[None]]) -> float:
+    """Run `work` for every user at once; the wall time in seconds. Closes the users."""
+    started = time.perf_counter()
+    await asyncio.gather(*(work(user) for user in users))
+    wall = time.perf_counter() - started
+    for user in users:
+        await user.aclose()
+    return wall
+
+
+BENCH_SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmnop"
+
+
+@asynccontextmanager
+async def telegram_service(
+    uri: str, sandbox: Sandbox, clock: Clock
+) -> AsyncIterator[tuple[Service, Storage]]:
+    """The real service on a scratch database, polling the Telegram emulator."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
+    storage = Storage.over(client["bench"], clock)
+    settings = Settings(
+        _env_file=None,
+        telegram_bot_token=SANDBOX_TELEGRAM_TOKEN,
+        secret_key=BENCH_SECRET_KEY,
+        telegram_api_base=sandbox.telegram_api_base,
+        http_port=free_port(),
+        log_level="WARNING",
+    )
+    service = Service(settings, storage, clock, run_scheduler=False)
+    await service.start()
+    try:
+        yield service, storage
+    finally:
+        await service.stop()
+        await client.drop_database("bench")
+        await client.close()
 
 
 @asynccontextmanager

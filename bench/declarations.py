@@ -13,20 +13,14 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pymongo import AsyncMongoClient
-
-from bench.common import Figures, database_and_emulators
+from bench.common import Figures, database_and_emulators, telegram_service, together
 from bench.selfies import uploads
 from bench.updates import run_echo
-from bot.app import SANDBOX_TELEGRAM_TOKEN, Service
-from bot.config import Settings
 from core.channel import Platform
 from core.clock import FixedClock
 from core.models import Account, Case, ChatRef, Consent, Person
 from sandbox.server import Sandbox
 from storage.database import Storage
-from storage.documents import Document
-from storage.embedded import free_port
 from tests.chat import User
 
 # 12:00 local: the 13:00 window is open.
@@ -81,33 +75,15 @@ async def declare(resident: User, photo: bytes, whole: list[float]) -> None:
 
 async def run_khaibao(uri: str, sandbox: Sandbox, residents: int) -> Figures:
     """`residents` people declare at the same time through the real service."""
-    client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-    storage = Storage.over(client["bench"], FixedClock(NOON))
-    settings = Settings(
-        _env_file=None,
-        telegram_bot_token=SANDBOX_TELEGRAM_TOKEN,
-        telegram_api_base=sandbox.telegram_api_base,
-        http_port=free_port(),
-        log_level="WARNING",
-        secret_key="bench-secret-key-0123456789-abcdefghijklmnop",
-    )
-    service = Service(settings, storage, FixedClock(NOON), run_scheduler=False)
-    await service.start()
-    users = [User(sandbox.url, "telegram", str(700000 + i)) for i in range(residents)]
-    for number, user in enumerate(users, 1):
-        await resident_in_quarantine(storage, user.user_id, number)
-    photos = uploads(residents)
-    assert service.selfies is not None
-    await service.selfies.warm()
     latencies: list[float] = []
-    started = time.perf_counter()
-    await asyncio.gather(*(declare(u, p, latencies) for u, p in zip(users, photos, strict=True)))
-    wall = time.perf_counter() - started
-    for user in users:
-        await user.aclose()
-    await service.stop()
-    await client.drop_database("bench")
-    await client.close()
+    async with telegram_service(uri, sandbox, FixedClock(NOON)) as (service, storage):
+        users = [User(sandbox.url, "telegram", str(700000 + i)) for i in range(residents)]
+        for number, user in enumerate(users, 1):
+            await resident_in_quarantine(storage, user.user_id, number)
+        photos = dict(zip((u.user_id for u in users), uploads(residents), strict=True))
+        assert service.selfies is not None
+        await service.selfies.warm()
+        wall = await together(users, lambda u: declare(u, photos[u.user_id], latencies))
     return Figures("khaibao declarations", latencies, wall)
 
 

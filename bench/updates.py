@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from functools import partial
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
-from pymongo import AsyncMongoClient
 
-from bench.common import Figures, database_and_emulators, timed
-from bot.app import SANDBOX_TELEGRAM_TOKEN, Service
-from bot.config import Settings
+from bench.common import Figures, database_and_emulators, telegram_service, timed, together
+from bot.app import SANDBOX_TELEGRAM_TOKEN
 from core.clock import SystemClock
 from sandbox.server import Sandbox
-from storage.database import Storage
-from storage.documents import Document
-from storage.embedded import free_port
 from tests.chat import User
 
 
@@ -45,27 +39,10 @@ async def onboard(user: User, latencies: list[float]) -> None:
 
 async def run_khaibao(uri: str, sandbox: Sandbox, users: int) -> Figures:
     """Onboard `users` Telegram residents at once through the real service."""
-    client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-    settings = Settings(
-        _env_file=None,
-        telegram_bot_token=SANDBOX_TELEGRAM_TOKEN,
-        telegram_api_base=sandbox.telegram_api_base,
-        secret_key="bench-secret-key-0123456789-abcdefghijklmnop",
-        http_port=free_port(),
-        log_level="WARNING",
-    )
-    service = Service(settings, Storage.over(client["bench"], SystemClock()))
-    await service.start()
-    residents = [User(sandbox.url, "telegram", str(500000 + i)) for i in range(users)]
     latencies: list[float] = []
-    started = time.perf_counter()
-    await asyncio.gather(*(onboard(resident, latencies) for resident in residents))
-    wall = time.perf_counter() - started
-    for resident in residents:
-        await resident.aclose()
-    await service.stop()
-    await client.drop_database("bench")
-    await client.close()
+    async with telegram_service(uri, sandbox, SystemClock()):
+        residents = [User(sandbox.url, "telegram", str(500000 + i)) for i in range(users)]
+        wall = await together(residents, partial(onboard, latencies=latencies))
     return Figures("khaibao onboarding steps", latencies, wall)
 
 
@@ -89,13 +66,9 @@ async def run_echo(sandbox: Sandbox, users: int, messages: int) -> Figures:
         for i in range(messages):
             await timed(partial(resident.says, f"echo {i}"), latencies)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(chat(resident) for resident in residents))
-    wall = time.perf_counter() - started
+    wall = await together(residents, chat)
     await dispatcher.stop_polling()
     await polling
-    for resident in residents:
-        await resident.aclose()
     await bot.session.close()
     return Figures("bare aiogram echo bot", latencies, wall)
 

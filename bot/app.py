@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -80,6 +81,29 @@ class Channel(Outbound, Protocol):
     async def stop(self) -> None:
         """Stop receiving and close connections."""
         ...
+
+
+def reminder_deps(
+    storage: Storage,
+    policy: Policy,
+    rates: dict[Platform, float],
+    wake: Callable[[], None],
+    holder: str,
+) -> ReminderDeps:
+    """The scheduler's ports, served by the repositories."""
+    return ReminderDeps(
+        cases=storage.cases,
+        declarations=storage.declarations,
+        people=storage.people,
+        accounts=storage.accounts,
+        outbox=storage.outbox,
+        fanouts=storage.fanouts,
+        leases=storage.leases,
+        policy=policy,
+        rate_per_s=rates,
+        wake=wake,
+        holder=holder,
+    )
 
 
 def webhook_path(channel: Channel) -> str:
@@ -219,22 +243,13 @@ class Service:
 
     async def tick(self) -> None:
         """One scheduler pass: reminders, deadline summaries, case completions."""
-        storage, settings = self.storage, self.settings
-        deps = ReminderDeps(
-            cases=storage.cases,
-            declarations=storage.declarations,
-            people=storage.people,
-            accounts=storage.accounts,
-            outbox=storage.outbox,
-            fanouts=storage.fanouts,
-            leases=storage.leases,
-            policy=self._policy(),
-            holder=self.holder,
-            rate_per_s={
-                Platform.TELEGRAM: settings.telegram_rate_limit,
-                Platform.ZALO: settings.zalo_rate_limit,
-            },
-            wake=self.wake_dispatchers,
+        settings = self.settings
+        rates = {
+            Platform.TELEGRAM: settings.telegram_rate_limit,
+            Platform.ZALO: settings.zalo_rate_limit,
+        }
+        deps = reminder_deps(
+            self.storage, self._policy(), rates, self.wake_dispatchers, self.holder
         )
         await tick(deps, self.clock.now())
 

@@ -16,7 +16,6 @@ from handlers.flow import END, Flow, Step, begin
 from handlers.menu import show_menu
 from handlers.notices import symptom_page
 
-YES_NO_QUESTIONS = ("fever", "cough", "breath", "throat", "taste_smell", "fatigue")
 REJECTIONS = {
     "too_large": "quarantine.selfie_too_large",
     "too_small": "quarantine.selfie_too_small",
@@ -40,7 +39,7 @@ async def _start(ctx: Context, unwell: bool) -> None:
         return
     placement = await _placement(ctx, case)
     if placement.timing is Timing.ON_TIME and placement.window is None and not unwell:
-        await _already_declared(ctx, case)
+        await _already_declared(ctx, case, placement)
         return
     first = "fever" if unwell else DECLARATION.first
     await begin(ctx, DECLARATION, data={"case": case.id, "unwell": unwell}, step=first)
@@ -61,9 +60,11 @@ async def _placement(ctx: Context, case: Case) -> Placement:
     return schedule.place(now, declared, since=case.created_at)
 
 
-async def _already_declared(ctx: Context, case: Case) -> None:
-    window = ctx.services.policy.schedule.open_window(ctx.services.clock.now())
-    assert window is not None
+async def _already_declared(ctx: Context, case: Case, placement: Placement) -> None:
+    """Show the declaration that already fills the window (one per window)."""
+    schedule = ctx.services.policy.schedule
+    window = placement.window or schedule.open_window(ctx.services.clock.now())
+    assert window is not None  # only an on-time or late placement can find its window taken
     found = await ctx.services.declarations.on_dates([case.id], [window.local_date])
     declared = next(d for d in found if d.slot == window.slot)
     await ctx.say(
@@ -199,7 +200,7 @@ async def _save(ctx: Context, case: Case, check: SelfieCheck) -> None:
     unwell = bool(ctx.conversation.data.get("unwell"))
     if placement.timing is Timing.ON_TIME and placement.window is None:
         if not unwell:
-            await _already_declared(ctx, case)
+            await _already_declared(ctx, case, placement)
             return
         placement = Placement(Timing.ADHOC, None)
     selfie_id = await services.photos.put(check.photo.jpeg, {"case_id": case.id})
@@ -220,8 +221,8 @@ async def _save(ctx: Context, case: Case, check: SelfieCheck) -> None:
         flags=sorted(check.flags),
         submitted_at=now,
     )
-    if not await services.declarations.add(declaration):
-        await _already_declared(ctx, case)
+    if not await services.declarations.add(declaration):  # declared meanwhile elsewhere
+        await _already_declared(ctx, case, placement)
         return
     await _after_saving(ctx, case, declaration, check)
 

@@ -6,11 +6,13 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from aiohttp import web
 from PIL import Image
 
-from core.channel import Incoming
+from core.channel import Incoming, OnUpdate
+from sandbox.client import SandboxClient
 
 
 class Inbox:
@@ -30,6 +32,37 @@ class Inbox:
         """Assert nothing is delivered within `wait` seconds."""
         await asyncio.sleep(wait)
         assert self.queue.empty(), self.queue.get_nowait()
+
+
+class Receiver(Protocol):
+    """The receiving side both adapters share."""
+
+    async def start_polling(self, on_update: OnUpdate) -> None:
+        """Receive until stopped."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving."""
+        ...
+
+
+async def polling_survives_a_failing_handler(
+    client: SandboxClient, user: str, channel: Receiver
+) -> None:
+    """A handler that raises on one update does not stop the next one from arriving."""
+    received = Inbox()
+
+    async def flaky(incoming: Incoming) -> None:
+        if incoming.text == "boom":
+            raise RuntimeError("handler bug")
+        await received(incoming)
+
+    receiving = asyncio.create_task(channel.start_polling(flaky))
+    await client.send(user, text="boom")
+    await client.send(user, text="still there?")
+    assert (await received.next()).text == "still there?"
+    await channel.stop()
+    await asyncio.wait_for(receiving, 5)
 
 
 @asynccontextmanager

@@ -12,10 +12,10 @@ from aiohttp import web
 
 from bot.app import SANDBOX_TELEGRAM_TOKEN
 from bot.channels.telegram import TelegramChannel
-from core.channel import Ask, Blocked, Button, ChannelError, Incoming, Kind, RetryLater
+from core.channel import Ask, Blocked, Button, ChannelError, Kind, RetryLater
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
-from tests.channel_support import Inbox, jpeg, png, serving
+from tests.channel_support import Inbox, jpeg, png, polling_survives_a_failing_handler, serving
 
 USER = "100001"
 SECRET = "webhook-secret-123"
@@ -141,19 +141,7 @@ async def test_button_press_is_delivered_and_answered(
 async def test_a_failing_handler_does_not_stop_polling(
     tg: SandboxClient, channel: TelegramChannel
 ) -> None:
-    received = Inbox()
-
-    async def flaky(incoming: Incoming) -> None:
-        if incoming.text == "boom":
-            raise RuntimeError("handler bug")
-        await received(incoming)
-
-    receiving = asyncio.create_task(channel.start_polling(flaky))
-    await tg.send(USER, text="boom")
-    await tg.send(USER, text="still there?")
-    assert (await received.next()).text == "still there?"
-    await channel.stop()
-    await asyncio.wait_for(receiving, 5)
+    await polling_survives_a_failing_handler(tg, USER, channel)
 
 
 async def test_buttons_render_as_inline_keyboard(

@@ -13,10 +13,10 @@ from aiohttp import web
 
 from bot.app import SANDBOX_ZALO_TOKEN
 from bot.channels.zalo import QUOTA_PAUSE, ZaloChannel
-from core.channel import Button, ChannelError, Incoming, Kind, RetryLater
+from core.channel import Button, ChannelError, Kind, RetryLater
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
-from tests.channel_support import Inbox, jpeg, png, serving
+from tests.channel_support import Inbox, jpeg, png, polling_survives_a_failing_handler, serving
 
 USER = "a1b2c3d4e5f600112233"
 SECRET = "zalo-webhook-secret"
@@ -237,19 +237,7 @@ async def test_poll_errors_back_off_and_recover(zl: SandboxClient, inbox: Inbox)
 async def test_a_failing_handler_does_not_stop_polling(
     zl: SandboxClient, channel: ZaloChannel
 ) -> None:
-    received = Inbox()
-
-    async def flaky(incoming: Incoming) -> None:
-        if incoming.text == "boom":
-            raise RuntimeError("handler bug")
-        await received(incoming)
-
-    receiving = asyncio.create_task(channel.start_polling(flaky))
-    await zl.send(USER, text="boom")
-    await zl.send(USER, text="still there?")
-    assert (await received.next()).text == "still there?"
-    await channel.stop()
-    await asyncio.wait_for(receiving, 5)
+    await polling_survives_a_failing_handler(zl, USER, channel)
 
 
 async def test_buttons_become_a_numbered_list(zl: SandboxClient, channel: ZaloChannel) -> None:

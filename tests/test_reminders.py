@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bot.app import reminder_deps
 from core.channel import Platform
 from core.clock import FixedClock
 from core.models import (
@@ -71,19 +72,7 @@ def deps_for(
     storage: Storage, holder: str = "process-1", wakes: WakeCounter | None = None
 ) -> ReminderDeps:
     """The tick's ports, as one process builds them."""
-    return ReminderDeps(
-        cases=storage.cases,
-        declarations=storage.declarations,
-        people=storage.people,
-        accounts=storage.accounts,
-        outbox=storage.outbox,
-        fanouts=storage.fanouts,
-        leases=storage.leases,
-        policy=POLICY,
-        rate_per_s=RATES,
-        wake=(wakes or WakeCounter()).wake,
-        holder=holder,
-    )
+    return reminder_deps(storage, POLICY, RATES, (wakes or WakeCounter()).wake, holder)
 
 
 def chat(number: int, platform: Platform) -> str:

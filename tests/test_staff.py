@@ -44,9 +44,9 @@ async def cli(mongo_uri: str, storage: Storage, *args: str) -> Done:
     return Done(process.returncode or 0, stdout.decode(), stderr.decode())
 
 
-async def test_district_admin_added_from_the_cli_uses_staff_commands(
-    user: User, storage: Storage, mongo_uri: str
-) -> None:
+async def add_staff(mongo_uri: str, storage: Storage, user: User, role: str, *areas: str) -> None:
+    """`python -m bot staff add` for this user's account."""
+    area_args = [arg for area in areas for arg in ("--area", area)]
     added = await cli(
         mongo_uri,
         storage,
@@ -56,9 +56,16 @@ async def test_district_admin_added_from_the_cli_uses_staff_commands(
         "--user-id",
         user.user_id,
         "--role",
-        "district_admin",
+        role,
+        *area_args,
     )
     assert added.returncode == 0, added.stderr
+
+
+async def test_district_admin_added_from_the_cli_uses_staff_commands(
+    user: User, storage: Storage, mongo_uri: str
+) -> None:
+    await add_staff(mongo_uri, storage, user, "district_admin")
     listed = await cli(mongo_uri, storage, "list")
     assert f"{user.platform}\t{user.user_id}\tdistrict_admin\t*" in listed.stdout
 
@@ -86,20 +93,7 @@ async def test_a_stranger_is_refused_and_audited(user: User, storage: Storage) -
 async def test_commune_staff_sees_their_scope_but_not_the_audit_log(
     user: User, storage: Storage, mongo_uri: str
 ) -> None:
-    added = await cli(
-        mongo_uri,
-        storage,
-        "add",
-        "--platform",
-        user.platform,
-        "--user-id",
-        user.user_id,
-        "--role",
-        "commune_staff",
-        "--area",
-        "tan-ha",
-    )
-    assert added.returncode == 0, added.stderr
+    await add_staff(mongo_uri, storage, user, "commune_staff", "tan-ha")
     [info] = await user.says("/staff")
     assert "Cán bộ xã" in info["text"] and "Xã Tân Hà" in info["text"]
     [refused] = await user.says("/audit")
