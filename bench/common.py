@@ -83,6 +83,8 @@ async def telegram_service(
     )
     service = Service(settings, storage, clock, run_scheduler=False)
     await service.start()
+    assert service.selfies is not None
+    await service.selfies.warm()  # workers spawning would steal the cores from the run
     try:
         yield service, storage
     finally:

@@ -76,13 +76,11 @@ async def declare(resident: User, photo: bytes, whole: list[float]) -> None:
 async def run_khaibao(uri: str, sandbox: Sandbox, residents: int) -> Figures:
     """`residents` people declare at the same time through the real service."""
     latencies: list[float] = []
-    async with telegram_service(uri, sandbox, FixedClock(NOON)) as (service, storage):
+    async with telegram_service(uri, sandbox, FixedClock(NOON)) as (_service, storage):
         users = [User(sandbox.url, "telegram", str(700000 + i)) for i in range(residents)]
         for number, user in enumerate(users, 1):
             await resident_in_quarantine(storage, user.user_id, number)
         photos = dict(zip((u.user_id for u in users), uploads(residents), strict=True))
-        assert service.selfies is not None
-        await service.selfies.warm()
         wall = await together(users, lambda u: declare(u, photos[u.user_id], latencies))
     return Figures("khaibao declarations", latencies, wall)
 
