@@ -166,6 +166,7 @@ class Case(BaseModel):
     staff_chat: ChatRef
     officer: str
     reference_face: list[float] | None = None
+    reference_selfie: str | None = None
     tests: list[LabTest] = Field(default_factory=list)
     end_reason: str = ""
     created_at: datetime

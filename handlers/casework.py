@@ -244,9 +244,8 @@ async def ask_review(ctx: Context) -> None:
     case = await ctx.services.cases.get(item.case_id)
     person = await ctx.services.people.get(case.person_id) if case else None
     ctx.conversation.data["current"] = item.id
-    jpeg = await ctx.services.photos.get(item.selfie_id) if item.selfie_id else None
-    if jpeg:
-        await ctx.reply_photo(jpeg)
+    await _show_photo(ctx, case.reference_selfie if case else None, "review.reference")
+    await _show_photo(ctx, item.selfie_id, "review.flagged")
     flags = ", ".join(ctx.text(f"review.flag_{flag}") for flag in item.flags)
     buttons = [
         [
@@ -265,6 +264,12 @@ async def ask_review(ctx: Context) -> None:
         receipt=item.receipt,
         flags=flags,
     )
+
+
+async def _show_photo(ctx: Context, photo_id: str | None, caption_key: str) -> None:
+    jpeg = await ctx.services.photos.get(photo_id) if photo_id else None
+    if jpeg:
+        await ctx.reply_photo(jpeg, ctx.text(caption_key))
 
 
 async def take_review(ctx: Context) -> str | None:

@@ -233,6 +233,7 @@ async def _after_saving(
     services = ctx.services
     if case.reference_face is None and check.encoding is not None and not check.flags:
         case.reference_face = list(check.encoding)
+        case.reference_selfie = declaration.selfie_id
         await services.cases.save(case)
     if declaration.answers.symptomatic:
         person = await services.people.get(case.person_id)

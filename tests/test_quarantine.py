@@ -153,9 +153,10 @@ async def test_a_quarantine_day(
     assert "Mệt mỏi" in unwell_page and "Nhiệt độ" not in unwell_page
 
     # Review: the re-used photo and the wrong face, each decided once.
-    photo, first = await officer.says("/review", 2)
-    assert photo["kind"] == "photo" and "ảnh trùng ảnh đã gửi trước đó" in first["text"]
-    _decided, _photo, second = await officer.choose("✅ Ảnh hợp lệ", 3)
+    reference, photo, first = await officer.says("/review", 3)
+    assert "Ảnh gốc" in reference["caption"] and "Ảnh cần xem lại" in photo["caption"]
+    assert "ảnh trùng ảnh đã gửi trước đó" in first["text"]
+    _decided, _reference, _photo, second = await officer.choose("✅ Ảnh hợp lệ", 4)
     assert "khuôn mặt khác ảnh gốc" in second["text"]
     _decided, empty = await officer.choose("❌ Không hợp lệ", 2)
     assert "Không có ảnh nào cần xem lại" in empty["text"]
