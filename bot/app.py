@@ -217,10 +217,7 @@ class Service:
         )
 
     def _start_dispatchers(self) -> None:
-        rates = {
-            Platform.TELEGRAM: self.settings.telegram_rate_limit,
-            Platform.ZALO: self.settings.zalo_rate_limit,
-        }
+        rates = self.settings.rate_limits
         for channel in self.channels:
             dispatcher = Dispatcher(
                 channel.platform,
@@ -243,11 +240,7 @@ class Service:
 
     async def tick(self) -> None:
         """One scheduler pass: reminders, deadline summaries, case completions."""
-        settings = self.settings
-        rates = {
-            Platform.TELEGRAM: settings.telegram_rate_limit,
-            Platform.ZALO: settings.zalo_rate_limit,
-        }
+        rates = self.settings.rate_limits
         deps = reminder_deps(
             self.storage, self._policy(), rates, self.wake_dispatchers, self.holder
         )

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.channel import Platform
 from core.schedule import Schedule, parse_deadlines
 
 _TELEGRAM_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
@@ -134,6 +135,11 @@ class Settings(BaseSettings):
     def webhook_secret_value(self) -> str:
         """The webhook secret (set whenever BOT_MODE=webhook)."""
         return self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+
+    @property
+    def rate_limits(self) -> dict[Platform, float]:
+        """Proactive messages per second, per platform."""
+        return {Platform.TELEGRAM: self.telegram_rate_limit, Platform.ZALO: self.zalo_rate_limit}
 
     @property
     def tz(self) -> ZoneInfo:
