@@ -7,11 +7,16 @@ from handlers.context import Context
 from handlers.flow import END, Flow, Step, ask_again, begin, enter
 from handlers.menu import show_menu
 from handlers.onboarding import language_buttons
+from handlers.staff import describe_role
 
 
 async def show_help(ctx: Context) -> None:
-    """The command list for residents (or how to register)."""
-    await ctx.say("help.resident" if ctx.account else "help.unregistered")
+    """The command list: staff commands for staff, resident ones (or how to register)."""
+    staff = await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id)
+    if staff:
+        await describe_role(ctx, staff)
+    if ctx.account or not staff:
+        await ctx.say("help.resident" if ctx.account else "help.unregistered")
 
 
 async def show_me(ctx: Context) -> None:

@@ -84,6 +84,9 @@ class Router:
     async def _context(self, incoming: Incoming, out: Outbound) -> Context:
         services = self.services
         account_ = await services.accounts.get(incoming.platform, incoming.user_id)
+        if account_ and account_.blocked:  # writing to us again means they unblocked the bot
+            account_.blocked = False
+            await services.accounts.save(account_)
         conversation = await services.conversations.get(incoming.platform, incoming.user_id)
         return Context(incoming, out, services, account_, conversation)
 

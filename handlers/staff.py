@@ -42,8 +42,12 @@ async def authorize(ctx: Context, permission: str, area: str | None = None) -> S
 async def staff_info(ctx: Context) -> None:
     """/staff: my role, scope and commands."""
     staff = await authorize(ctx, "staff.info")
-    if staff is None:
-        return
+    if staff is not None:
+        await describe_role(ctx, staff)
+
+
+async def describe_role(ctx: Context, staff: Staff) -> None:
+    """The staff member's role, scope and command list (no personal data)."""
     scope = (
         ctx.text("staff.all_areas")
         if staff.role is Role.DISTRICT_ADMIN

@@ -170,3 +170,13 @@ async def test_restart_keeps_the_data(
         await client.close()
         await mongo.stop()
     await resident.aclose()
+
+
+async def test_a_user_who_writes_again_is_no_longer_marked_blocked(
+    user: User, storage: Storage
+) -> None:
+    await register(user)
+    await storage.accounts.set_blocked(user.platform, user.user_id)
+    await user.says("/me")
+    account = await storage.accounts.get(user.platform, user.user_id)
+    assert account is not None and not account.blocked

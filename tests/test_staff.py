@@ -71,6 +71,8 @@ async def test_district_admin_added_from_the_cli_uses_staff_commands(
 
     [info] = await user.says("/staff")
     assert "Quản trị viên huyện" in info["text"] and "toàn huyện" in info["text"]
+    [help_text] = await user.says("/help")
+    assert "/enroll" in help_text["text"] and "/review" in help_text["text"]
     [log] = await user.says("/audit")
     assert "staff.add" in log["text"] and f"{user.platform}:{user.user_id}" in log["text"]
 
