@@ -35,3 +35,6 @@ def setup_logging(level: str) -> None:
     # httpx logs every request URL at INFO, and Zalo's URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The scheduler tick logs itself when it does something; APScheduler's every-30-s chatter
+    # would drown that.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
