@@ -9,6 +9,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from core.models import Case, CaseStatus, Invite
+from storage.counters import increment
 from storage.documents import Database, to_document, without_id
 
 
@@ -21,14 +22,7 @@ class CasesRepo:
 
     async def next_number(self) -> int:
         """The next case number (1, 2, 3...)."""
-        counter = await self._counters.find_one_and_update(
-            {"_id": "cases"},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert counter is not None  # an upsert returning the new document always finds one
-        return int(counter["seq"])
+        return await increment(self._counters, "cases")
 
     async def add(self, case: Case) -> None:
         """Store a new case."""

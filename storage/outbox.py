@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from core.channel import Platform
 from core.models import OutboxEntry, OutboxStatus, OutgoingMessage, Priority
 from core.ports import Clock
+from storage.counters import increment
 from storage.documents import Database, Document
 
 DUPLICATE_KEY = 11000
@@ -53,14 +54,8 @@ class OutboxRepo:
     async def _insert(
         self, platform: Platform, priority: Priority, messages: list[OutgoingMessage]
     ) -> int:
-        counter = await self._counters.find_one_and_update(
-            {"_id": _head_id(platform, priority)},
-            {"$inc": {"seq": len(messages)}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert counter is not None  # an upsert returning the new document always finds one
-        first = int(counter["seq"]) - len(messages)
+        head = await increment(self._counters, _head_id(platform, priority), len(messages))
+        first = head - len(messages)
         now = self._clock.now()
         documents = [_document(message, first + n, now) for n, message in enumerate(messages)]
         try:
