@@ -18,6 +18,7 @@ from bot.selfies import SelfiePool
 from core.channel import Platform
 from core.clock import FixedClock
 from core.models import Role, Staff
+from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from storage.database import Storage
 from storage.documents import Database, Document
@@ -84,6 +85,22 @@ def sandbox_settings(sandbox: Sandbox, **overrides: object) -> Settings:
         **overrides,
     }
     return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+async def tg(sandbox: Sandbox) -> AsyncIterator[SandboxClient]:
+    """The Telegram emulator's control API: users' actions, configuration, transcripts."""
+    client = SandboxClient(sandbox.url, "telegram")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def zl(sandbox: Sandbox) -> AsyncIterator[SandboxClient]:
+    """The Zalo emulator's control API."""
+    client = SandboxClient(sandbox.url, "zalo")
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")

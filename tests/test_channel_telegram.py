@@ -22,14 +22,6 @@ SECRET = "webhook-secret-123"
 
 
 @pytest.fixture
-async def tg(sandbox: Sandbox) -> AsyncIterator[SandboxClient]:
-    """The emulator's control API, playing Telegram users."""
-    client = SandboxClient(sandbox.url, "telegram")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def channel(sandbox: Sandbox) -> AsyncIterator[TelegramChannel]:
     """An adapter pointed at the emulator."""
     adapter = TelegramChannel(SANDBOX_TELEGRAM_TOKEN, sandbox.telegram_api_base)

@@ -69,14 +69,6 @@ async def media() -> AsyncIterator[tuple[DictMedia, str]]:
 
 
 @pytest.fixture
-async def zl(sandbox: Sandbox) -> AsyncIterator[SandboxClient]:
-    """The emulator's control API, playing Zalo users."""
-    client = SandboxClient(sandbox.url, "zalo")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def channel(sandbox: Sandbox, media: tuple[DictMedia, str]) -> AsyncIterator[ZaloChannel]:
     """An adapter pointed at the emulator, long polling for 1 s (the emulator caps it lower)."""
     store, base = media

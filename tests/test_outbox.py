@@ -62,14 +62,6 @@ async def telegram(sandbox: Sandbox) -> AsyncIterator[TelegramChannel]:
     await channel.stop()
 
 
-@pytest.fixture
-async def control(sandbox: Sandbox) -> AsyncIterator[SandboxClient]:
-    """The Telegram emulator's control API: configuration, call log, transcripts."""
-    client = SandboxClient(sandbox.url, "telegram")
-    yield client
-    await client.aclose()
-
-
 MakeDispatcher = Callable[..., Dispatcher]
 
 
@@ -100,25 +92,25 @@ async def drain(dispatcher: Dispatcher) -> int:
     return total
 
 
-async def delivered(control: SandboxClient) -> int:
+async def delivered(tg: SandboxClient) -> int:
     """How many texts the emulator accepted."""
-    return sum(call["ok"] for call in await control.calls("sendMessage"))
+    return sum(call["ok"] for call in await tg.calls("sendMessage"))
 
 
-async def transcripts(control: SandboxClient, count: int) -> dict[str, list[str]]:
+async def transcripts(tg: SandboxClient, count: int) -> dict[str, list[str]]:
     """The bot's messages in the chats of m0..m{count-1}, by chat."""
     chats = [chat(n) for n in range(count)]
-    found = await asyncio.gather(*(control.messages(chat_id) for chat_id in chats))
+    found = await asyncio.gather(*(tg.messages(chat_id) for chat_id in chats))
     return {
         chat_id: [m["text"] or m["caption"] for m in ms]
         for chat_id, ms in zip(chats, found, strict=True)
     }
 
 
-async def assert_each_once(control: SandboxClient, count: int) -> None:
+async def assert_each_once(tg: SandboxClient, count: int) -> None:
     """Every chat m0..m{count-1} shows exactly its own message, once."""
     expected = {chat(n): [f"Nhắc khai báo m{n}"] for n in range(count)}
-    assert await transcripts(control, count) == expected
+    assert await transcripts(tg, count) == expected
 
 
 async def entry(store: Storage, seq: int, priority: Priority = Priority.NORMAL) -> OutboxEntry:
@@ -139,12 +131,12 @@ async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 
 
 
 async def test_enqueue_is_idempotent_by_key(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient
 ) -> None:
     assert await store.outbox.enqueue([message(0), message(0, text="again"), message(1)]) == 2
     assert await store.outbox.enqueue([message(0), message(1)]) == 0
     assert await drain(dispatcher()) == 2
-    await assert_each_once(control, 2)
+    await assert_each_once(tg, 2)
 
 
 async def test_enqueued_messages_get_consecutive_numbers_per_lane(store: Storage) -> None:
@@ -160,18 +152,18 @@ async def test_enqueued_messages_get_consecutive_numbers_per_lane(store: Storage
 
 
 async def test_the_emergency_lane_goes_first(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient
 ) -> None:
     await store.outbox.enqueue([message(n) for n in range(5)])
     await store.outbox.enqueue([message(n, priority=Priority.EMERGENCY) for n in (5, 6)])
     assert await dispatcher().drain_once() == 7
-    order = [call["params"]["chat_id"] for call in await control.calls("sendMessage")]
+    order = [call["params"]["chat_id"] for call in await tg.calls("sendMessage")]
     assert set(order[:2]) == {chat(5), chat(6)}
     assert set(order[2:]) == {chat(n) for n in range(5)}
 
 
 async def test_not_before_holds_a_message_back(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient, clock: FixedClock
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
 ) -> None:
     later = clock.now() + timedelta(minutes=1)
     await store.outbox.enqueue([message(0, not_before=later), message(1)])
@@ -179,38 +171,38 @@ async def test_not_before_holds_a_message_back(
     assert await drain(sender) == 1
     clock.set(later)
     assert await drain(sender) == 1
-    await assert_each_once(control, 2)
+    await assert_each_once(tg, 2)
 
 
 async def test_the_rate_limit_holds_without_429s(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient
 ) -> None:
-    await control.configure(rate_limit_per_s=20)
+    await tg.configure(rate_limit_per_s=20)
     await store.outbox.enqueue([message(n) for n in range(30)])
     assert await drain(dispatcher(rate_per_s=10)) == 30
-    assert [call["error_code"] for call in await control.calls("sendMessage")] == [None] * 30
-    await assert_each_once(control, 30)
+    assert [call["error_code"] for call in await tg.calls("sendMessage")] == [None] * 30
+    await assert_each_once(tg, 30)
 
 
 async def test_a_dispatcher_faster_than_the_platform_honours_its_429s(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient, clock: FixedClock
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
 ) -> None:
-    await control.configure(rate_limit_per_s=20)
+    await tg.configure(rate_limit_per_s=20)
     await store.outbox.enqueue([message(n) for n in range(40)])
     sender = dispatcher(rate_per_s=200)
     for _ in range(10):
         await drain(sender)
         clock.advance(timedelta(seconds=1))  # the 429s asked for a second
-    codes = Counter(call["error_code"] for call in await control.calls("sendMessage"))
+    codes = Counter(call["error_code"] for call in await tg.calls("sendMessage"))
     assert codes[None] == 40
     assert codes[429] > 0
-    await assert_each_once(control, 40)
+    await assert_each_once(tg, 40)
 
 
 async def test_a_429_pauses_sending_for_its_retry_after(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient, clock: FixedClock
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
 ) -> None:
-    await control.configure(
+    await tg.configure(
         fail=[{"method": "sendMessage", "error_code": 429, "retry_after": 1, "count": 1}]
     )
     await store.outbox.enqueue([message(n) for n in range(3)])
@@ -223,10 +215,10 @@ async def test_a_429_pauses_sending_for_its_retry_after(
     await drain(sender)
     clock.advance(timedelta(seconds=1))
     await drain(sender)
-    first, second, *_ = await control.calls("sendMessage")
+    first, second, *_ = await tg.calls("sendMessage")
     assert first["error_code"] == 429
     assert second["time"] - first["time"] >= 1.0
-    await assert_each_once(control, 3)
+    await assert_each_once(tg, 3)
 
 
 def test_the_token_bucket_allows_a_one_second_burst_then_the_rate() -> None:
@@ -246,9 +238,9 @@ def test_the_token_bucket_allows_a_one_second_burst_then_the_rate() -> None:
 
 
 async def test_a_blocked_chat_is_marked_and_reported_and_the_rest_delivered(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient
 ) -> None:
-    await control.configure(
+    await tg.configure(
         fail=[{"method": "sendMessage", "error_code": 403, "count": None, "chat_id": chat(1)}]
     )
     reported: list[tuple[Platform, str]] = []
@@ -262,19 +254,17 @@ async def test_a_blocked_chat_is_marked_and_reported_and_the_rest_delivered(
     assert reported == [(Platform.TELEGRAM, chat(1))]
     assert (await entry(store, 1)).status == OutboxStatus.BLOCKED
     assert (await entry(store, 4)).status == OutboxStatus.BLOCKED
-    calls = [
-        call for call in await control.calls("sendMessage") if call["params"]["chat_id"] == chat(1)
-    ]
+    calls = [call for call in await tg.calls("sendMessage") if call["params"]["chat_id"] == chat(1)]
     assert len(calls) == 1  # the chat's second message was not tried
-    seen = await transcripts(control, 4)
+    seen = await transcripts(tg, 4)
     assert seen[chat(1)] == []
     assert [seen[chat(n)] for n in (0, 2, 3)] == [[f"Nhắc khai báo m{n}"] for n in (0, 2, 3)]
 
 
 async def test_a_transient_error_is_retried_with_backoff(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient, clock: FixedClock
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
 ) -> None:
-    await control.configure(fail=[{"method": "sendMessage", "error_code": 500, "count": 2}])
+    await tg.configure(fail=[{"method": "sendMessage", "error_code": 500, "count": 2}])
     await store.outbox.enqueue([message(0)])
     sender = dispatcher()
     for attempts, backoff in ((1, 5), (2, 10)):
@@ -288,13 +278,13 @@ async def test_a_transient_error_is_retried_with_backoff(
         clock.advance(timedelta(seconds=1))
     assert await drain(sender) == 1
     assert (await entry(store, 0)).status == OutboxStatus.SENT
-    await assert_each_once(control, 1)
+    await assert_each_once(tg, 1)
 
 
 async def test_a_message_that_keeps_failing_gives_up(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient, clock: FixedClock
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
 ) -> None:
-    await control.configure(fail=[{"method": "sendMessage", "error_code": 500, "count": None}])
+    await tg.configure(fail=[{"method": "sendMessage", "error_code": 500, "count": None}])
     await store.outbox.enqueue([message(0)])
     sender = dispatcher()
     for _ in range(MAX_ATTEMPTS):
@@ -307,28 +297,28 @@ async def test_a_message_that_keeps_failing_gives_up(
 
 
 async def test_a_stuck_retry_does_not_starve_newer_messages(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient, clock: FixedClock
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
 ) -> None:
     failing = {"method": "sendMessage", "error_code": 500, "count": None, "chat_id": chat(0)}
-    await control.configure(fail=[failing])
+    await tg.configure(fail=[failing])
     await store.outbox.enqueue([message(0)])
     sender = dispatcher(batch=2)
     assert await drain(sender) == 1
     await store.outbox.enqueue([message(n) for n in range(1, 6)])
     assert await drain(sender) == 5
     assert await store.outbox.bounds(Platform.TELEGRAM, Priority.NORMAL) == (0, 6)
-    await control.configure(fail=None)
+    await tg.configure(fail=None)
     clock.advance(timedelta(seconds=5))
     assert await drain(sender) == 1
     assert await store.outbox.bounds(Platform.TELEGRAM, Priority.NORMAL) == (6, 6)
-    await assert_each_once(control, 6)
+    await assert_each_once(tg, 6)
 
 
 async def test_unused_numbers_do_not_stall_the_lane(
     store: Storage,
     db: Database,
     dispatcher: MakeDispatcher,
-    control: SandboxClient,
+    tg: SandboxClient,
     clock: FixedClock,
 ) -> None:
     racing = [message(n) for n in range(20)]
@@ -339,7 +329,7 @@ async def test_unused_numbers_do_not_stall_the_lane(
     await store.outbox.enqueue([message(n) for n in range(20, 25)])
     sender = dispatcher(batch=10)
     assert await drain(sender) == 25
-    await assert_each_once(control, 25)
+    await assert_each_once(tg, 25)
     cursor, head = await store.outbox.bounds(Platform.TELEGRAM, Priority.NORMAL)
     assert (cursor, head) == (20, 50)  # waiting to be sure those numbers are really unused
     clock.advance(MISSING_GRACE)
@@ -348,7 +338,7 @@ async def test_unused_numbers_do_not_stall_the_lane(
 
 
 async def test_a_late_insert_into_a_missing_number_is_still_sent(
-    store: Storage, db: Database, dispatcher: MakeDispatcher, control: SandboxClient
+    store: Storage, db: Database, dispatcher: MakeDispatcher, tg: SandboxClient
 ) -> None:
     await db["counters"].update_one({"_id": "outbox:telegram:1"}, {"$set": {"seq": 1}}, True)
     sender = dispatcher()
@@ -357,14 +347,14 @@ async def test_a_late_insert_into_a_missing_number_is_still_sent(
     await store.outbox.enqueue([message(0)])
     await db["outbox"].update_one({"key": "m0"}, {"$set": {"seq": 0}})
     assert await drain(sender) == 1
-    await assert_each_once(control, 1)
+    await assert_each_once(tg, 1)
 
 
 # ---- photos --------------------------------------------------------------------------------
 
 
 async def test_photo_messages_are_delivered_as_photos(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient
 ) -> None:
     photo_id = await store.photos.put(jpeg(), {"case_id": "c1"})
     choose = [[Button("✅ Đã xem", "ack:1")]]
@@ -376,9 +366,9 @@ async def test_photo_messages_are_delivered_as_photos(
         ]
     )
     assert await drain(dispatcher()) == 3
-    [captioned] = await control.messages(chat(0))
+    [captioned] = await tg.messages(chat(0))
     assert (captioned["kind"], captioned["caption"]) == ("photo", "Nhắc khai báo m0")
-    photo, text = await control.messages(chat(1))
+    photo, text = await tg.messages(chat(1))
     assert photo["kind"] == "photo"
     assert text["text"] == "Nhắc khai báo m1"
     assert text["buttons"] == [[{"label": "✅ Đã xem", "data": "ack:1"}]]
@@ -433,7 +423,7 @@ async def second_process(
 async def test_two_processes_deliver_each_message_exactly_once(
     store: Storage,
     dispatcher: MakeDispatcher,
-    control: SandboxClient,
+    tg: SandboxClient,
     second_process: tuple[Storage, TelegramChannel],
 ) -> None:
     other, other_channel = second_process
@@ -449,40 +439,40 @@ async def test_two_processes_deliver_each_message_exactly_once(
     second.poke()
 
     async def some_sent() -> bool:
-        return await delivered(control) >= 100
+        return await delivered(tg) >= 100
 
     async def all_sent() -> bool:
-        return await delivered(control) >= 300
+        return await delivered(tg) >= 300
 
     await eventually(some_sent)
     await first.stop()  # whichever held the lease, the other one finishes
     await eventually(all_sent)
     await second.stop()
     await asyncio.gather(*running)
-    await assert_each_once(control, 300)
-    assert await delivered(control) == 300
+    await assert_each_once(tg, 300)
+    assert await delivered(tg) == 300
 
 
 async def test_a_stopped_dispatcher_hands_over_without_loss_or_repeat(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient
 ) -> None:
     await store.outbox.enqueue([message(n) for n in range(60)])
     first = dispatcher(rate_per_s=10, batch=10)
     running = asyncio.create_task(first.run())
 
     async def some_sent() -> bool:
-        return await delivered(control) >= 15
+        return await delivered(tg) >= 15
 
     await eventually(some_sent)
     await first.stop()
     await running
-    assert await delivered(control) < 60  # stopped mid-way
+    assert await delivered(tg) < 60  # stopped mid-way
     await drain(dispatcher(holder="b", batch=10))
-    await assert_each_once(control, 60)
+    await assert_each_once(tg, 60)
 
 
 async def test_a_crashed_dispatcher_repeats_at_most_its_batch(
-    store: Storage, dispatcher: MakeDispatcher, control: SandboxClient, clock: FixedClock
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
 ) -> None:
     batch = 10
     await store.outbox.enqueue([message(n) for n in range(60)])
@@ -490,7 +480,7 @@ async def test_a_crashed_dispatcher_repeats_at_most_its_batch(
     running = asyncio.create_task(crashing.run())
 
     async def some_sent() -> bool:
-        return await delivered(control) >= 15
+        return await delivered(tg) >= 15
 
     await eventually(some_sent)
     running.cancel()  # no outcome stored, no lease given up: like a killed process
@@ -500,7 +490,7 @@ async def test_a_crashed_dispatcher_repeats_at_most_its_batch(
     assert await successor.drain_once() == 0  # the lease is still the dead one's
     clock.advance(2 * LEASE_TTL)  # the lease and the claims run out
     await drain(successor)
-    seen = await transcripts(control, 60)
+    seen = await transcripts(tg, 60)
     assert all(seen.values()), "a message was lost"
     assert sum(len(texts) - 1 for texts in seen.values()) <= batch
 

@@ -81,20 +81,6 @@ async def http(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def tg(sandbox: Sandbox) -> AsyncIterator[SandboxClient]:
-    client = SandboxClient(sandbox.url, "telegram")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def zalo(sandbox: Sandbox) -> AsyncIterator[SandboxClient]:
-    client = SandboxClient(sandbox.url, "zalo")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     state = Receiver()
 
@@ -359,13 +345,13 @@ async def test_bot_commands_per_scope_and_language(bot: Bot) -> None:
 
 
 async def test_zalo_get_updates_returns_one_object_then_408(
-    http: httpx.AsyncClient, zalo: SandboxClient
+    http: httpx.AsyncClient, zl: SandboxClient
 ) -> None:
     me = (await zalo_call(http, "getMe")).json()
     assert me["result"]["id"] == "987654321" and me["result"]["account_type"] == "BASIC"
 
-    await zalo.send(ZALO_USER, display_name="Ted", text="Xin chào")
-    await zalo.send(ZALO_USER, photo=jpeg(), caption="ảnh")
+    await zl.send(ZALO_USER, display_name="Ted", text="Xin chào")
+    await zl.send(ZALO_USER, photo=jpeg(), caption="ảnh")
     first = (await zalo_call(http, "getUpdates", timeout="30")).json()
     assert first["ok"] and first["result"]["event_name"] == "message.text.received"
     message = first["result"]["message"]
@@ -382,7 +368,7 @@ async def test_zalo_get_updates_returns_one_object_then_408(
     assert empty.json() == {"ok": False, "error_code": 408, "description": "Request timeout"}
 
 
-async def test_zalo_errors_and_switches(http: httpx.AsyncClient, zalo: SandboxClient) -> None:
+async def test_zalo_errors_and_switches(http: httpx.AsyncClient, zl: SandboxClient) -> None:
     wrong = await zalo_call(http, "getMe", token="1:nope")
     assert wrong.status_code == 200 and wrong.json()["error_code"] == 401
     assert (await zalo_call(http, "getme")).json()["error_code"] == 400
@@ -394,7 +380,7 @@ async def test_zalo_errors_and_switches(http: httpx.AsyncClient, zalo: SandboxCl
         await zalo_call(http, "sendPhoto", chat_id=ZALO_USER, photo="file:///etc/passwd")
     ).json()["error_code"] == 400
 
-    await zalo.configure(http_errors=True, fail={"method": "sendMessage", "error_code": 429})
+    await zl.configure(http_errors=True, fail={"method": "sendMessage", "error_code": 429})
     quota = await zalo_call(http, "sendMessage", chat_id=ZALO_USER, text="hi")
     assert quota.status_code == 429
     assert quota.json() == {"ok": False, "error_code": 429, "description": "Quota exceeded"}
@@ -403,18 +389,18 @@ async def test_zalo_errors_and_switches(http: httpx.AsyncClient, zalo: SandboxCl
     )
     assert action.json() == {"ok": True}
 
-    await zalo.configure(name_field="name", legacy_photo_field=True)
-    event = (await zalo.send("u-1", display_name="X", photo=jpeg()))["update"]
+    await zl.configure(name_field="name", legacy_photo_field=True)
+    event = (await zl.send("u-1", display_name="X", photo=jpeg()))["update"]
     assert event["message"]["from"]["name"] == "X" and "photo" in event["message"]
     assert "photo_url" not in event["message"]
-    unsupported = (await zalo.send("u-1", unsupported=True))["update"]
+    unsupported = (await zl.send("u-1", unsupported=True))["update"]
     assert unsupported["event_name"] == "message.unsupported.received"
     bad = await http.post("/control/zalo/send", json={"user_id": "u-1", "contact": {}})
     assert bad.status_code == 400 and "cannot send contact" in bad.json()["error"]
 
 
 async def test_zalo_webhook_wrapped_and_bare(
-    http: httpx.AsyncClient, zalo: SandboxClient, receiver: Receiver
+    http: httpx.AsyncClient, zl: SandboxClient, receiver: Receiver
 ) -> None:
     short = await zalo_call(http, "setWebhook", url=f"{receiver.url}/hook", secret_token="short")
     assert short.json()["error_code"] == 400
@@ -425,10 +411,10 @@ async def test_zalo_webhook_wrapped_and_bare(
     blocked = await zalo_call(http, "getUpdates", timeout=1)
     assert blocked.json()["error_code"] == 400
 
-    bare = await zalo.send(ZALO_USER, text="một")
-    await zalo.configure(webhook_wrapped=True)
+    bare = await zl.send(ZALO_USER, text="một")
+    await zl.configure(webhook_wrapped=True)
     receiver.status = 403
-    wrapped = await zalo.send(ZALO_USER, text="hai")
+    wrapped = await zl.send(ZALO_USER, text="hai")
     assert (bare["webhook_status"], wrapped["webhook_status"]) == (200, 403)
     (headers, first), (_, second) = receiver.posts
     assert headers["X-Bot-Api-Secret-Token"] == "secret-123"
@@ -442,7 +428,7 @@ async def test_zalo_webhook_wrapped_and_bare(
 
 
 async def test_zalo_send_photo_fetches_the_url(
-    http: httpx.AsyncClient, zalo: SandboxClient, receiver: Receiver
+    http: httpx.AsyncClient, zl: SandboxClient, receiver: Receiver
 ) -> None:
     ok = await zalo_call(
         http, "sendPhoto", chat_id=ZALO_USER, photo=f"{receiver.url}/selfie.jpg", caption="Ảnh"
@@ -451,11 +437,11 @@ async def test_zalo_send_photo_fetches_the_url(
         http, "sendPhoto", chat_id=ZALO_USER, photo=f"{receiver.url}/missing.jpg"
     )
     assert ok.json()["ok"] and broken.json()["ok"]
-    fetched, failed = await zalo.wait_for(ZALO_USER, count=2)
+    fetched, failed = await zl.wait_for(ZALO_USER, count=2)
     assert fetched["caption"] == "Ảnh" and fetched["error"] is None
     assert (await http.get(fetched["file_url"])).content == receiver.image
     assert failed["file_url"] is None and "404" in failed["error"]
-    calls = await zalo.calls("sendPhoto")
+    calls = await zl.calls("sendPhoto")
     assert calls[0]["params"]["photo"] == f"{receiver.url}/selfie.jpg"
 
 

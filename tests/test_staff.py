@@ -44,21 +44,18 @@ async def cli(mongo_uri: str, storage: Storage, *args: str) -> Done:
     return Done(process.returncode or 0, stdout.decode(), stderr.decode())
 
 
-async def add_staff(mongo_uri: str, storage: Storage, user: User, role: str, *areas: str) -> None:
-    """`python -m bot staff add` for this user's account."""
+async def cli_add(
+    mongo_uri: str, storage: Storage, platform: str, user_id: str, role: str, *areas: str
+) -> Done:
+    """`python -m bot staff add` for one chat account."""
     area_args = [arg for area in areas for arg in ("--area", area)]
-    added = await cli(
-        mongo_uri,
-        storage,
-        "add",
-        "--platform",
-        user.platform,
-        "--user-id",
-        user.user_id,
-        "--role",
-        role,
-        *area_args,
-    )
+    account = ("--platform", platform, "--user-id", user_id)
+    return await cli(mongo_uri, storage, "add", *account, "--role", role, *area_args)
+
+
+async def add_staff(mongo_uri: str, storage: Storage, user: User, role: str, *areas: str) -> None:
+    """Make this user's account staff, and check the command succeeded."""
+    added = await cli_add(mongo_uri, storage, user.platform, user.user_id, role, *areas)
     assert added.returncode == 0, added.stderr
 
 
@@ -105,47 +102,13 @@ async def test_commune_staff_sees_their_scope_but_not_the_audit_log(
 async def test_cli_refuses_bad_roles_and_areas_and_removes_staff(
     storage: Storage, mongo_uri: str
 ) -> None:
-    unknown = await cli(
-        mongo_uri,
-        storage,
-        "add",
-        "--platform",
-        "zalo",
-        "--user-id",
-        "u1",
-        "--role",
-        "commune_staff",
-        "--area",
-        "atlantis",
-    )
+    unknown = await cli_add(mongo_uri, storage, "zalo", "u1", "commune_staff", "atlantis")
     assert unknown.returncode != 0 and "unknown area code(s): atlantis" in unknown.stderr
-    no_area = await cli(
-        mongo_uri,
-        storage,
-        "add",
-        "--platform",
-        "zalo",
-        "--user-id",
-        "u1",
-        "--role",
-        "health_officer",
-    )
+    no_area = await cli_add(mongo_uri, storage, "zalo", "u1", "health_officer")
     assert no_area.returncode != 0 and "needs at least one --area" in no_area.stderr
     assert await storage.staff.all() == []
 
-    await cli(
-        mongo_uri,
-        storage,
-        "add",
-        "--platform",
-        "zalo",
-        "--user-id",
-        "u1",
-        "--role",
-        "health_officer",
-        "--area",
-        "suoi-ngo",
-    )
+    await cli_add(mongo_uri, storage, "zalo", "u1", "health_officer", "suoi-ngo")
     removed = await cli(mongo_uri, storage, "remove", "--platform", "zalo", "--user-id", "u1")
     assert "removed zalo:u1" in removed.stdout
     assert await storage.staff.all() == []
