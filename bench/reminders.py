@@ -134,7 +134,7 @@ async def fan_out(uri: str, sandbox: Sandbox, count: int, rate: float) -> None:
     await dispatcher.stop()
     await running
     report(await control.calls("sendMessage"), messages, target, enqueue)
-    await channel.stop()
+    await channel.close()
     await control.aclose()
     await client.close()
 

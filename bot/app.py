@@ -8,11 +8,11 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Callable
-from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,14 +24,16 @@ from bot.config import Settings
 from bot.selfies import SelfiePool
 from bot.web import build_web_app
 from core.areas import load_areas
-from core.channel import Incoming, OnUpdate, Outbound, Platform
+from core.channel import Accept, ChannelError, Incoming, Outbound, Platform
 from core.clock import SystemClock
+from core.models import InboxEntry
 from core.ports import Clock
 from core.texts import LANGUAGES, t
 from handlers.context import Policy, Services
 from handlers.router import Router
 from sandbox.server import Sandbox
 from scheduler.dispatch import Dispatcher
+from scheduler.inbox import InboxWorker
 from scheduler.jobs import build_scheduler
 from scheduler.reminders import ReminderDeps, tick
 from storage.database import Storage, open_database
@@ -39,8 +41,11 @@ from storage.database import Storage, open_database
 log = logging.getLogger(__name__)
 
 COMMANDS = ("start", "khaibao", "help", "me", "language", "cancel", "delete")
+COMMANDS_MENU = {lang: [(c, t(lang, f"commands.{c}")) for c in COMMANDS] for lang in LANGUAGES}
 TICK_EVERY = timedelta(seconds=30)
 SELFIE_WORKERS = 2  # one per core; dlib blocks a whole process per face
+DRAIN_GRACE = 10.0  # seconds the updates in flight get to finish at shutdown
+RECONNECT_MAX = 60.0
 
 
 def new_holder() -> str:
@@ -60,8 +65,12 @@ class Channel(Outbound, Protocol):
         """The bot's account name."""
         ...
 
-    async def start_polling(self, on_update: OnUpdate) -> None:
-        """Receive updates by polling until stopped."""
+    async def start_link(self, payload: str) -> str | None:
+        """A link that opens the bot with `/start <payload>` (None: the platform has none)."""
+        ...
+
+    async def start_polling(self, accept: Accept) -> None:
+        """Store updates by polling until `stop_receiving()`."""
         ...
 
     async def set_webhook(self, url: str, secret: str) -> None:
@@ -69,7 +78,7 @@ class Channel(Outbound, Protocol):
         ...
 
     def add_webhook_route(
-        self, app: web.Application, path: str, secret: str, on_update: OnUpdate
+        self, app: web.Application, path: str, secret: str, accept: Accept
     ) -> None:
         """Serve the platform's webhook on our web server."""
         ...
@@ -78,8 +87,16 @@ class Channel(Outbound, Protocol):
         """Publish the command menu per language, where the platform has one."""
         ...
 
-    async def stop(self) -> None:
-        """Stop receiving and close connections."""
+    async def open(self, raw: Mapping[str, Any]) -> Incoming | None:
+        """A stored update as an `Incoming` (None for kinds we do not handle)."""
+        ...
+
+    async def stop_receiving(self) -> None:
+        """Stop polling."""
+        ...
+
+    async def close(self) -> None:
+        """Close connections (after the last send)."""
         ...
 
 
@@ -120,53 +137,70 @@ def build_channels(settings: Settings, storage: Storage) -> list[Channel]:
     if settings.zalo_bot_token:
         token = settings.zalo_bot_token.get_secret_value()
         channels.append(
-            ZaloChannel(token, settings.zalo_api_base, storage.media, settings.base_url)
+            ZaloChannel(
+                token,
+                settings.zalo_api_base,
+                storage.media,
+                settings.base_url,
+                max_image_bytes=int(settings.selfie_max_mb * 1_000_000),
+                local_images=settings.zalo_is_local,
+            )
         )
     return channels
 
 
 @dataclass
 class Service:
-    """A running bot: web server, channels receiving updates, the router answering them."""
+    """A running bot: web server, channels storing updates, the inbox worker answering them."""
 
     settings: Settings
     storage: Storage
     clock: Clock = field(default_factory=SystemClock)
     channels: list[Channel] = field(default_factory=list)
     router: Router | None = None
+    inbox: InboxWorker | None = None
     selfies: SelfiePool | None = None
     run_scheduler: bool = True
     holder: str = field(default_factory=new_holder)
     _runner: web.AppRunner | None = None
-    _receivers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _receivers: dict[Platform, asyncio.Task[None]] = field(default_factory=dict)
+    _receiving: dict[Platform, bool] = field(default_factory=dict)
     _dispatchers: list[Dispatcher] = field(default_factory=list)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _scheduler: AsyncIOScheduler | None = None
     _own_selfies: bool = False
 
     async def start(self) -> None:
-        """Create indexes, start the web server, then let every channel receive."""
+        """Indexes, the inbox worker (taking over unfinished updates), web server, channels."""
         settings = self.settings
         await self.storage.ensure_indexes()
         self.channels = build_channels(settings, self.storage)
         self._start_dispatchers()
-        services = await self._services()
-        router = self.router = Router(services)
+        self.router = Router(await self._services())
+        self.inbox = InboxWorker(
+            self.storage.inbox,
+            self._process,
+            self.clock,
+            self.holder,
+            in_flight=settings.updates_in_flight,
+            lease=timedelta(seconds=settings.update_lease_seconds),
+        )
+        await self.inbox.start()
         app = build_web_app(self.storage.media, self.health)
-        deliverers = {
-            channel.platform: self._deliverer(router, channel) for channel in self.channels
-        }
         if settings.bot_mode == "webhook":
             for channel in self.channels:
-                path = webhook_path(channel)
                 channel.add_webhook_route(
-                    app, path, settings.webhook_secret_value, deliverers[channel.platform]
+                    app, webhook_path(channel), settings.webhook_secret_value, self.inbox.accept
                 )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, settings.http_host, settings.http_port).start()
         for channel in self.channels:
-            await self._connect(channel, deliverers[channel.platform])
+            # A platform down at start-up delays only itself: it is retried in the background.
+            connected = await self._connect(channel)
+            self._receivers[channel.platform] = asyncio.create_task(
+                self._receive(channel, connected)
+            )
         if self.run_scheduler:
             self._scheduler = build_scheduler(TICK_EVERY, self.tick)
             self._scheduler.start()
@@ -194,12 +228,10 @@ class Service:
                 ),
                 True,
             )
-        telegram = [c for c in self.channels if c.platform is Platform.TELEGRAM]
         return Services(
             people=storage.people,
             accounts=storage.accounts,
             conversations=storage.conversations,
-            updates=storage.updates,
             staff=storage.staff,
             audit=storage.audit,
             cases=storage.cases,
@@ -211,10 +243,20 @@ class Service:
             clock=self.clock,
             policy=self._policy(),
             check_selfie=self.selfies.check,
-            signing_key=settings.signing_key(),
-            telegram_username=await telegram[0].me() if telegram else "",
+            keys=settings.keyring(),
+            start_link=self._start_link,
             wake_dispatchers=self.wake_dispatchers,
         )
+
+    async def _start_link(self, payload: str) -> str | None:
+        """A Telegram deep link, when Telegram is configured and answers."""
+        for channel in self.channels:
+            if channel.platform is Platform.TELEGRAM:
+                try:
+                    return await channel.start_link(payload)
+                except ChannelError:
+                    log.warning("no Telegram link: Telegram does not answer")
+        return None
 
     def _start_dispatchers(self) -> None:
         rates = self.settings.rate_limits
@@ -246,33 +288,54 @@ class Service:
         )
         await tick(deps, self.clock.now())
 
-    @staticmethod
-    def _deliverer(router: Router, channel: Channel) -> OnUpdate:
-        async def deliver(incoming: Incoming) -> None:
-            await router.handle(incoming, channel)
+    async def _process(self, entry: InboxEntry) -> None:
+        """One stored update: its adapter reads it, the router answers it."""
+        assert self.router is not None
+        channel = next(c for c in self.channels if c.platform is entry.platform)
+        incoming = await channel.open(entry.raw)
+        if incoming is not None:
+            await self.router.handle(replace(incoming, inbox_id=entry.id), channel)
 
-        return deliver
-
-    async def _connect(self, channel: Channel, on_update: OnUpdate) -> None:
-        commands = {lang: [(c, t(lang, f"commands.{c}")) for c in COMMANDS] for lang in LANGUAGES}
-        await channel.set_commands(commands)
+    async def _connect(self, channel: Channel) -> bool:
+        """Publish the command menu and, in webhook mode, register the webhook; False on failure."""
         settings = self.settings
-        if settings.bot_mode == "webhook":
-            url = f"{settings.webhook_base_url}{webhook_path(channel)}"
-            await channel.set_webhook(url, settings.webhook_secret_value)
-        else:
-            receiving = asyncio.create_task(channel.start_polling(on_update))
-            self._receivers[channel.platform.value] = receiving
-        extra = {"platform": channel.platform.value, "mode": settings.bot_mode}
-        log.info("channel started", extra=extra)
+        try:
+            await channel.set_commands(COMMANDS_MENU)
+            if settings.bot_mode == "webhook":
+                url = f"{settings.webhook_base_url}{webhook_path(channel)}"
+                await channel.set_webhook(url, settings.webhook_secret_value)
+        except Exception as exc:
+            log.warning("channel could not start: %r", exc, extra={"platform": channel.platform})
+            return False
+        self._receiving[channel.platform] = settings.bot_mode == "webhook"
+        return True
+
+    async def _receive(self, channel: Channel, connected: bool) -> None:
+        """Keep a channel receiving: connect (again) with backoff until it works, then poll."""
+        assert self.inbox is not None
+        delay = 0.0
+        while True:
+            if not connected:
+                delay = min(max(2 * delay, 1.0), RECONNECT_MAX)
+                await asyncio.sleep(delay)
+                connected = await self._connect(channel)
+                continue
+            if self.settings.bot_mode == "webhook":
+                return
+            self._receiving[channel.platform] = True
+            try:
+                await channel.start_polling(self.inbox.accept)
+                return  # stopped on purpose
+            except Exception as exc:
+                log.warning("polling failed: %r", exc, extra={"platform": channel.platform})
+                connected = False
+            finally:
+                self._receiving[channel.platform] = False
 
     async def health(self) -> dict[str, object]:
         """Whether the database answers and every channel is receiving."""
         database = await self.storage.ping()
-        channels = {
-            name: self.settings.bot_mode == "webhook" or not self._receivers[name].done()
-            for name in (channel.platform.value for channel in self.channels)
-        }
+        channels = {c.platform.value: self._receiving.get(c.platform, False) for c in self.channels}
         return {
             "ok": database and all(channels.values()),
             "database": database,
@@ -280,25 +343,29 @@ class Service:
         }
 
     async def stop(self) -> None:
-        """Stop the web server (no new webhooks), then the channels, letting updates finish."""
+        """Stop receiving, finish the updates in flight, then stop sending, then the rest."""
         if self._scheduler:
             self._scheduler.shutdown(wait=False)
-        if self._runner:
-            await self._runner.cleanup()
+        for channel in self.channels:
+            await channel.stop_receiving()
+        for task in self._receivers.values():
+            task.cancel()
+        await asyncio.gather(*self._receivers.values(), return_exceptions=True)
+        if self.inbox:
+            await self.inbox.stop(DRAIN_GRACE)
         for dispatcher in self._dispatchers:
             await dispatcher.stop()
         for task in self._background:
             task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.selfies and self._own_selfies:
-            self.selfies.close()
+            # Waiting for worker processes would block the loop.
+            await asyncio.to_thread(self.selfies.close)
+        # Last: Zalo fetches the photos of the final sends from our web server.
+        if self._runner:
+            await self._runner.cleanup()
         for channel in self.channels:
-            await channel.stop()
-        for task in self._receivers.values():
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            await channel.close()
 
 
 @dataclass

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from datetime import time, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -15,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.channel import Platform
 from core.schedule import Schedule, parse_deadlines
+from core.tokens import Keyring
 
 _TELEGRAM_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 _ZALO_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]{8,}")
@@ -48,7 +51,10 @@ class Settings(BaseSettings):
 
     timezone: str = "Asia/Ho_Chi_Minh"
     secret_key: SecretStr | None = None
+    retired_secret_keys: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    updates_in_flight: int = Field(8, ge=1, le=256)
+    update_lease_seconds: int = Field(60, ge=2, le=3600)
 
     slot_deadlines: str = "08:00,13:00,19:00"
     window_opens_minutes: int = Field(120, ge=10, le=600)
@@ -96,11 +102,11 @@ class Settings(BaseSettings):
         parse_deadlines(value)
         return value
 
-    @field_validator("secret_key")
+    @field_validator("secret_key", "retired_secret_keys")
     @classmethod
     def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value and len(value.get_secret_value()) < 32:
-            raise ValueError("use at least 32 random characters")
+        if value and any(len(key) < 32 for key in _keys(value)):
+            raise ValueError("use at least 32 random characters (keys separated by commas)")
         return value
 
     @field_validator("telegram_api_base", "zalo_api_base", "webhook_base_url", "public_base_url")
@@ -116,6 +122,10 @@ class Settings(BaseSettings):
             raise ValueError("BOT_MODE=webhook needs WEBHOOK_BASE_URL and WEBHOOK_SECRET")
         if not self.sandbox and self.secret_key is None:
             raise ValueError("SECRET_KEY is required with a platform token (it signs invites)")
+        # Zalo fetches every image we send from this address, over the internet.
+        zalo_online = self.zalo_bot_token is not None and not self.zalo_is_local
+        if zalo_online and not self.base_url.startswith("https://"):
+            raise ValueError("PUBLIC_BASE_URL must be an https:// URL Zalo can reach")
         deadlines = parse_deadlines(self.slot_deadlines)
         gaps = [24 * 60 - _minutes(deadlines[-1]) + _minutes(deadlines[0])] + [
             _minutes(later) - _minutes(earlier) for earlier, later in pairwise(deadlines)
@@ -137,6 +147,11 @@ class Settings(BaseSettings):
         return self.webhook_secret.get_secret_value() if self.webhook_secret else ""
 
     @property
+    def zalo_is_local(self) -> bool:
+        """The Zalo API is an emulator on this machine (sandbox, tests): its images are too."""
+        return _is_loopback(self.zalo_api_base)
+
+    @property
     def rate_limits(self) -> dict[Platform, float]:
         """Proactive messages per second, per platform."""
         return {Platform.TELEGRAM: self.telegram_rate_limit, Platform.ZALO: self.zalo_rate_limit}
@@ -155,16 +170,17 @@ class Settings(BaseSettings):
             self.tz,
         )
 
-    def signing_key(self) -> bytes:
-        """SECRET_KEY; in the sandbox without one, a random key kept under DATA_DIR."""
+    def keyring(self) -> Keyring:
+        """SECRET_KEY signs, RETIRED_SECRET_KEYS still verify; the sandbox keeps a random key."""
+        retired = tuple(key.encode() for key in _keys(self.retired_secret_keys))
         if self.secret_key:
-            return self.secret_key.get_secret_value().encode()
+            return Keyring(self.secret_key.get_secret_value().encode(), retired)
         path = self.data_dir / "secret_key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
-        return path.read_text().strip().encode()
+        return Keyring(path.read_text().strip().encode(), retired)
 
     @property
     def base_url(self) -> str:
@@ -178,6 +194,22 @@ class Settings(BaseSettings):
 
 def _minutes(moment: time) -> int:
     return moment.hour * 60 + moment.minute
+
+
+def _keys(value: SecretStr | None) -> list[str]:
+    text = value.get_secret_value() if value else ""
+    return [key.strip() for key in text.split(",") if key.strip()]
+
+
+def _is_loopback(url: str) -> bool:
+    """Whether a URL points at this machine (the sandbox's or a test's emulator)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def describe_error(error: ValidationError) -> str:

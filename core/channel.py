@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Platform(StrEnum):
@@ -26,7 +26,15 @@ class Kind(StrEnum):
     CONTACT = "contact"
     LOCATION = "location"
     STICKER = "sticker"
+    MIGRATED = "migrated"  # a Telegram group became a supergroup with a new chat id
     UNSUPPORTED = "unsupported"
+
+
+class Action(StrEnum):
+    """What the bot shows it is busy doing ("typing…") while it works on an answer."""
+
+    TYPING = "typing"
+    UPLOAD_PHOTO = "upload_photo"
 
 
 class Ask(StrEnum):
@@ -63,8 +71,29 @@ class Photo:
 
 
 @dataclass(frozen=True)
+class Received:
+    """An update as it arrived, before any work on it: what the inbox stores.
+
+    `key` is the platform's own id of the update (a redelivery has the same key) and
+    `user_id` the sender, whose updates are processed in arrival order.
+    """
+
+    platform: Platform
+    key: str
+    user_id: str
+    raw: Mapping[str, Any]
+
+
+Accept = Callable[[Received], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class Incoming:
-    """One inbound update from any platform, already validated by its adapter."""
+    """One inbound update from any platform, already validated by its adapter.
+
+    `inbox_id` names the stored update: unique forever and the same when the update is
+    processed again after a crash, so records created from it can take ids derived from it.
+    """
 
     platform: Platform
     chat_id: str
@@ -72,6 +101,8 @@ class Incoming:
     kind: Kind
     dedupe_key: str
     date: datetime
+    inbox_id: str = ""
+    private: bool = True
     message_id: str = ""
     display_name: str = ""
     language_hint: str | None = None
@@ -82,6 +113,7 @@ class Incoming:
     photo: Photo | None = None
     contact_phone: str = ""
     location: tuple[float, float] | None = None
+    migrated_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,24 +150,40 @@ class Outbound(Protocol):
         """Replace the text (and buttons) of a message we sent earlier."""
         ...
 
+    async def send_action(self, chat_id: str, action: Action) -> None:
+        """Show "typing…" or "sending a photo…" for a few seconds; failures are ignored."""
+        ...
+
 
 class ChannelError(Exception):
     """A platform refused or failed a send; adapters raise it or a subclass."""
 
 
 class RetryLater(ChannelError):
-    """The platform asked us to slow down (HTTP 429) or failed transiently."""
+    """The platform asked us to slow down (HTTP 429).
 
-    def __init__(self, retry_after: float, description: str = "") -> None:
+    `retry_after` is the wait the platform named, or None when it named none (Zalo's quota).
+    """
+
+    def __init__(self, retry_after: float | None, description: str = "") -> None:
         super().__init__(description or f"retry after {retry_after}s")
         self.retry_after = retry_after
 
 
+class ChatMigrated(ChannelError):
+    """A Telegram group became a supergroup: its messages now go to `new_chat_id`."""
+
+    def __init__(self, new_chat_id: str, description: str = "") -> None:
+        super().__init__(description or f"the chat moved to {new_chat_id}")
+        self.new_chat_id = new_chat_id
+
+
+class TooLarge(ChannelError):
+    """A file the user sent is over the size we accept (found while downloading it)."""
+
+
 class Blocked(ChannelError):
     """The user blocked the bot or the chat no longer exists: stop sending to it."""
-
-
-OnUpdate = Callable[[Incoming], Awaitable[None]]
 
 
 def split_text(text: str, limit: int) -> list[str]:

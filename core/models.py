@@ -42,6 +42,21 @@ class Account(BaseModel):
     created_at: datetime
 
 
+class InboxEntry(BaseModel):
+    """A received update kept until it has been processed (see `Received`).
+
+    `id` is unique forever; `order` is the arrival order (per process, in microseconds).
+    """
+
+    id: str
+    key: str
+    platform: Platform
+    user_id: str
+    raw: dict[str, Any]
+    order: int
+    received_at: datetime
+
+
 class Conversation(BaseModel):
     """Where a user is in a flow: kept in the database so any process can continue it."""
 

@@ -14,6 +14,7 @@ from core.models import (
     Case,
     Conversation,
     Declaration,
+    InboxEntry,
     Invite,
     OutboxEntry,
     OutgoingMessage,
@@ -32,11 +33,35 @@ class Clock(Protocol):
         ...
 
 
-class UpdateLog(Protocol):
-    """Remembers processed update keys so a redelivered update has no second effect."""
+class InboxQueue(Protocol):
+    """Received updates, stored before the platform is acknowledged, until processed.
 
-    async def first_time(self, key: str) -> bool:
-        """Record the key; False when it was already recorded."""
+    An entry is held by one process at a time through a lease; one whose lease ran out
+    (its process died) is taken over by the next process that looks.
+    """
+
+    async def add(self, entry: InboxEntry, holder: str, until: datetime) -> bool:
+        """Store a new update held by `holder`; False when its key was received before."""
+        ...
+
+    async def done(self, key: str, now: datetime) -> None:
+        """The update has been processed: forget its content, keep its key a while."""
+        ...
+
+    async def stale(self, now: datetime) -> list[InboxEntry]:
+        """Unfinished updates whose lease has run out, in arrival order."""
+        ...
+
+    async def take_over(self, key: str, holder: str, until: datetime, now: datetime) -> bool:
+        """Hold a stale update; False when another process took it first."""
+        ...
+
+    async def renew(self, keys: Sequence[str], holder: str, until: datetime) -> None:
+        """Extend the leases of updates this holder still works on."""
+        ...
+
+    async def release(self, keys: Sequence[str], holder: str, now: datetime) -> None:
+        """Give up updates not started (at shutdown): the next process takes them at once."""
         ...
 
 

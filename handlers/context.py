@@ -22,15 +22,20 @@ from core.ports import (
     People,
     PhotoStore,
     StaffDirectory,
-    UpdateLog,
 )
 from core.schedule import Schedule
 from core.selfies import SelfieCheck
 from core.texts import DEFAULT_LANGUAGE, t
+from core.tokens import Keyring
 
 PRIVACY_VERSION = "2026-11"
 
 SelfieChecker = Callable[[bytes, Sequence[float] | None, Sequence[int]], Awaitable[SelfieCheck]]
+StartLink = Callable[[str], Awaitable[str | None]]
+
+
+async def _no_start_link(payload: str) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,6 @@ class Services:
     people: People
     accounts: Accounts
     conversations: Conversations
-    updates: UpdateLog
     staff: StaffDirectory
     audit: AuditLog
     cases: Cases
@@ -63,8 +67,8 @@ class Services:
     clock: Clock
     policy: Policy
     check_selfie: SelfieChecker
-    signing_key: bytes
-    telegram_username: str = ""
+    keys: Keyring
+    start_link: StartLink = field(default=_no_start_link)
     wake_dispatchers: Callable[[], None] = field(default=lambda: None)
     privacy_version: str = PRIVACY_VERSION
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from core.channel import Button, ChannelError, Kind, Photo
+from core.channel import Button, ChannelError, Kind, Photo, TooLarge
 from core.imaging import PhotoRejected
 from core.models import Answers, Case, Declaration
 from core.schedule import Placement, Timing
@@ -179,8 +179,12 @@ async def take_selfie(ctx: Context) -> str | None:
 
 async def _check(ctx: Context, case: Case, photo: Photo) -> SelfieCheck | None:
     """Download and check the photo off the event loop; None (user told why) when unusable."""
+    limit = ctx.services.policy.selfie_max_bytes // 1_000_000
     try:
         data = await photo.download()
+    except TooLarge:
+        await ctx.say("quarantine.selfie_too_large", limit=limit)
+        return None
     except ChannelError:
         await ctx.say("quarantine.selfie_failed")
         return None
@@ -189,7 +193,6 @@ async def _check(ctx: Context, case: Case, photo: Photo) -> SelfieCheck | None:
         return await ctx.services.check_selfie(data, case.reference_face, hashes)
     except PhotoRejected as rejected:
         key = REJECTIONS.get(rejected.reason, "quarantine.selfie_unreadable")
-        limit = ctx.services.policy.selfie_max_bytes // 1_000_000
         await ctx.say(key, limit=limit)
         return None
 

@@ -241,17 +241,21 @@ async def _send_invite(ctx: Context, case: Case, person: Person) -> None:
     invite = Invite(id=new_id(), code=new_code(), case_id=case.id, expires_at=expires_at)
     while not await services.invites.add(invite):
         invite = invite.model_copy(update={"code": new_code()})
-    token = sign(services.signing_key, INVITE_KIND, invite.id, expires_at)
-    link = f"https://t.me/{services.telegram_username}?start={INVITE_KIND}_{token}"
-    await ctx.say(
-        "invite.sent",
-        number=case.number,
-        name=person.name,
-        link=link,
-        code=invite.code,
-        expires=ctx.local_time(expires_at),
-    )
-    await ctx.reply_photo(qr_png(link), ctx.text("invite.qr_caption", number=case.number))
+    token = sign(services.keys, INVITE_KIND, invite.id, expires_at)
+    link = await services.start_link(f"{INVITE_KIND}_{token}")
+    lines = [
+        ctx.text(
+            "invite.sent",
+            number=case.number,
+            name=person.name,
+            expires=ctx.local_time(expires_at),
+        ),
+        *([ctx.text("invite.via_telegram", link=link)] if link else []),
+        ctx.text("invite.via_zalo", code=invite.code),
+    ]
+    await ctx.send("\n".join(lines))
+    if link:
+        await ctx.reply_photo(qr_png(link), ctx.text("invite.qr_caption", number=case.number))
 
 
 ENROLMENT = Flow(

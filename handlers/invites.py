@@ -15,7 +15,7 @@ INVITE_KIND = "inv"
 async def open_token(ctx: Context, token: str) -> None:
     """A deep-link payload: check its signature and expiry before touching the database."""
     try:
-        claim = verify(ctx.services.signing_key, INVITE_KIND, token, ctx.services.clock.now())
+        claim = verify(ctx.services.keys, INVITE_KIND, token, ctx.services.clock.now())
     except InvalidToken as refused:
         await ctx.say("invite.expired" if refused.reason == "expired" else "invite.invalid")
         return

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 
 from core.channel import Incoming, Kind, Outbound
@@ -25,7 +23,10 @@ IGNORED_KINDS = (Kind.STICKER, Kind.UNSUPPORTED)
 
 
 class Router:
-    """Turns each `Incoming` into replies: dedupe, per-user ordering, commands, flows."""
+    """Turns each `Incoming` into replies: commands, button actions, codes, flows.
+
+    The inbox worker calls it once per stored update, one update per user at a time.
+    """
 
     def __init__(self, services: Services, payloads: PayloadRouter | None = None) -> None:
         self.services = services
@@ -60,26 +61,16 @@ class Router:
             "end": casework.start_end,
             "test": casework.record_test,
         }
-        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
 
     async def handle(self, incoming: Incoming, out: Outbound) -> None:
-        """Process one update exactly once; a failure apologises instead of crashing."""
-        key = (incoming.platform.value, incoming.user_id)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        # Taken before any await, so one user's updates run in arrival order; others in parallel.
-        async with lock:
-            if not await self.services.updates.first_time(incoming.dedupe_key):
-                log.info("duplicate update ignored", extra={"update": incoming.dedupe_key})
-                return
-            ctx = await self._context(incoming, out)
-            try:
-                await self._route(ctx)
-                await self._save(ctx)
-            except Exception:
-                log.exception("update failed", extra={"update": incoming.dedupe_key})
-                await self._apologise(ctx)
+        """Answer one update; a failure apologises instead of crashing."""
+        ctx = await self._context(incoming, out)
+        try:
+            await self._route(ctx)
+            await self._save(ctx)
+        except Exception:
+            log.exception("update failed", extra={"update": incoming.dedupe_key})
+            await self._apologise(ctx)
 
     async def _context(self, incoming: Incoming, out: Outbound) -> Context:
         services = self.services

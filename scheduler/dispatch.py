@@ -359,10 +359,11 @@ class Dispatcher:
         try:
             await self._deliver(entry)
         except RetryLater as exc:
-            self._bucket.pause(exc.retry_after)
-            extra = self._extra(entry) | {"retry_after": exc.retry_after}
+            retry_after = exc.retry_after or 1.0
+            self._bucket.pause(retry_after)
+            extra = self._extra(entry) | {"retry_after": retry_after}
             log.warning("platform asks to slow down", extra=extra)
-            later = self._clock.now() + timedelta(seconds=exc.retry_after)
+            later = self._clock.now() + timedelta(seconds=retry_after)
             return entry.model_copy(update={"next_at": later, "error": str(exc)})
         except Blocked as exc:
             log.info("chat blocked the bot", extra=self._extra(entry))

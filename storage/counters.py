@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -11,21 +13,16 @@ from storage.documents import Collection
 async def increment(counters: Collection, name: str, by: int = 1) -> int:
     """Add `by` to the counter `name` (created at 0) and return the new value.
 
-    Callers creating the same counter at once race on the upsert: the loser gets a duplicate
-    key error (MongoDB) or no document (SecantusDB, which may have applied the increment);
-    by then the counter exists, so one more increment settles it. Values are unique but may
-    skip numbers.
+    The increment never upserts: callers creating the same counter at once would race on the
+    upsert, and SecantusDB may apply the loser's increment without returning it. A missing
+    counter is inserted at 0 first (the loser of that race gets a harmless duplicate key).
     """
     for _ in range(2):
-        try:
-            counter = await counters.find_one_and_update(
-                {"_id": name},
-                {"$inc": {"seq": by}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:
-            continue
+        counter = await counters.find_one_and_update(
+            {"_id": name}, {"$inc": {"seq": by}}, return_document=ReturnDocument.AFTER
+        )
         if counter is not None:
             return int(counter["seq"])
+        with suppress(DuplicateKeyError):
+            await counters.insert_one({"_id": name, "seq": 0})
     raise RuntimeError(f"counter {name!r} could not be incremented")

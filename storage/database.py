@@ -19,13 +19,13 @@ from storage.declarations import DeclarationsRepo
 from storage.documents import Database, Document
 from storage.embedded import EmbeddedMongo, running_server
 from storage.fanouts import FANOUTS_KEPT, FanoutRepo
+from storage.inbox import InboxRepo
 from storage.locks import LeaseRepo
 from storage.media import MediaRepo
 from storage.outbox import OutboxRepo
 from storage.people import AccountsRepo, PeopleRepo
 from storage.photos import PhotoRepo
 from storage.staff import StaffRepo
-from storage.updates import UpdateLogRepo
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True),
         IndexModel("expires_at", expireAfterSeconds=0),
     ],
-    "updates": [IndexModel("at", expireAfterSeconds=int(UPDATE_KEYS_KEPT.total_seconds()))],
+    "inbox": [
+        IndexModel("status"),
+        # Processed updates keep only their key, to recognise a redelivery, for a few days.
+        IndexModel("done_at", expireAfterSeconds=int(UPDATE_KEYS_KEPT.total_seconds())),
+    ],
     "staff": [IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True)],
     "audit": [IndexModel("seq", unique=True)],
     "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
@@ -80,7 +84,7 @@ class Storage:
     people: PeopleRepo
     accounts: AccountsRepo
     conversations: ConversationsRepo
-    updates: UpdateLogRepo
+    inbox: InboxRepo
     staff: StaffRepo
     audit: AuditRepo
     media: MediaRepo
@@ -100,7 +104,7 @@ class Storage:
             people=PeopleRepo(db),
             accounts=AccountsRepo(db),
             conversations=ConversationsRepo(db, clock),
-            updates=UpdateLogRepo(db, clock),
+            inbox=InboxRepo(db),
             staff=StaffRepo(db),
             audit=AuditRepo(db, clock),
             media=MediaRepo(db, clock),

@@ -4,64 +4,75 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 from PIL import Image
 
-from core.channel import Incoming, OnUpdate
+from core.channel import Accept, Incoming, Received
 from sandbox.client import SandboxClient
 
 
+class Opener(Protocol):
+    """The receiving side both adapters share."""
+
+    async def start_polling(self, accept: Accept) -> None:
+        """Store updates until stopped."""
+        ...
+
+    async def open(self, raw: Mapping[str, Any]) -> Incoming | None:
+        """A stored update as an `Incoming`."""
+        ...
+
+    async def stop_receiving(self) -> None:
+        """Stop polling."""
+        ...
+
+
 class Inbox:
-    """An `OnUpdate` that collects what the adapter delivers."""
+    """An `Accept` that collects what the adapter stores and opens it as the inbox worker does."""
 
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Incoming] = asyncio.Queue()
+    def __init__(self, channel: Opener) -> None:
+        self.channel = channel
+        self.queue: asyncio.Queue[Received] = asyncio.Queue()
 
-    async def __call__(self, incoming: Incoming) -> None:
-        await self.queue.put(incoming)
+    async def __call__(self, received: Received) -> None:
+        await self.queue.put(received)
 
-    async def next(self, timeout: float = 5.0) -> Incoming:
-        """The next delivered update."""
+    async def stored(self, timeout: float = 5.0) -> Received:
+        """The next update the adapter handed over for storing."""
         return await asyncio.wait_for(self.queue.get(), timeout)
 
+    async def next(self, timeout: float = 5.0) -> Incoming:
+        """The next stored update, opened."""
+        incoming = await self.channel.open((await self.stored(timeout)).raw)
+        assert incoming is not None
+        return incoming
+
     async def nothing(self, wait: float = 0.5) -> None:
-        """Assert nothing is delivered within `wait` seconds."""
+        """Assert nothing is stored within `wait` seconds."""
         await asyncio.sleep(wait)
         assert self.queue.empty(), self.queue.get_nowait()
 
 
-class Receiver(Protocol):
-    """The receiving side both adapters share."""
-
-    async def start_polling(self, on_update: OnUpdate) -> None:
-        """Receive until stopped."""
-        ...
-
-    async def stop(self) -> None:
-        """Stop receiving."""
-        ...
-
-
-async def polling_survives_a_failing_handler(
-    client: SandboxClient, user: str, channel: Receiver
+async def polling_survives_a_failing_accept(
+    client: SandboxClient, user: str, channel: Opener
 ) -> None:
-    """A handler that raises on one update does not stop the next one from arriving."""
-    received = Inbox()
+    """An update that cannot be handed over does not stop the next one from arriving."""
+    received = Inbox(channel)
 
-    async def flaky(incoming: Incoming) -> None:
-        if incoming.text == "boom":
-            raise RuntimeError("handler bug")
-        await received(incoming)
+    async def flaky(update: Received) -> None:
+        if "boom" in str(update.raw):
+            raise RuntimeError("storage bug")
+        await received(update)
 
     receiving = asyncio.create_task(channel.start_polling(flaky))
     await client.send(user, text="boom")
     await client.send(user, text="still there?")
     assert (await received.next()).text == "still there?"
-    await channel.stop()
+    await channel.stop_receiving()
     await asyncio.wait_for(receiving, 5)
 
 

@@ -15,7 +15,7 @@ from bot.channels.telegram import TelegramChannel
 from core.channel import Ask, Blocked, Button, ChannelError, Kind, RetryLater
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
-from tests.channel_support import Inbox, jpeg, png, polling_survives_a_failing_handler, serving
+from tests.channel_support import Inbox, jpeg, png, polling_survives_a_failing_accept, serving
 
 USER = "100001"
 SECRET = "webhook-secret-123"
@@ -26,16 +26,17 @@ async def channel(sandbox: Sandbox) -> AsyncIterator[TelegramChannel]:
     """An adapter pointed at the emulator."""
     adapter = TelegramChannel(SANDBOX_TELEGRAM_TOKEN, sandbox.telegram_api_base)
     yield adapter
-    await adapter.stop()
+    await adapter.stop_receiving()
+    await adapter.close()
 
 
 @pytest.fixture
 async def inbox(channel: TelegramChannel) -> AsyncIterator[Inbox]:
     """What the adapter delivers while long polling; stopping must end `start_polling`."""
-    received = Inbox()
+    received = Inbox(channel)
     receiving = asyncio.create_task(channel.start_polling(received))
     yield received
-    await channel.stop()
+    await channel.stop_receiving()
     await asyncio.wait_for(receiving, 5)
 
 
@@ -130,10 +131,10 @@ async def test_button_press_is_delivered_and_answered(
     assert len(answers) == 1 and answers[0]["ok"]
 
 
-async def test_a_failing_handler_does_not_stop_polling(
+async def test_a_failing_accept_does_not_stop_polling(
     tg: SandboxClient, channel: TelegramChannel
 ) -> None:
-    await polling_survives_a_failing_handler(tg, USER, channel)
+    await polling_survives_a_failing_accept(tg, USER, channel)
 
 
 async def test_buttons_render_as_inline_keyboard(
@@ -266,7 +267,7 @@ def webhook_app(channel: TelegramChannel, inbox: Inbox) -> web.Application:
 async def test_webhook_delivers_with_the_right_secret_only(
     tg: SandboxClient, channel: TelegramChannel
 ) -> None:
-    received = Inbox()
+    received = Inbox(channel)
     async with serving(webhook_app(channel, received)) as base:
         url = f"{base}/webhook/telegram"
         await channel.set_webhook(url, SECRET)
@@ -287,4 +288,4 @@ async def test_webhook_delivers_with_the_right_secret_only(
 def test_a_webhook_needs_a_secret() -> None:
     channel = TelegramChannel(SANDBOX_TELEGRAM_TOKEN)
     with pytest.raises(ValueError, match="secret"):
-        channel.add_webhook_route(web.Application(), "/hook", "", Inbox())
+        channel.add_webhook_route(web.Application(), "/hook", "", Inbox(channel))

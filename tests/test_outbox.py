@@ -59,7 +59,7 @@ async def telegram(sandbox: Sandbox) -> AsyncIterator[TelegramChannel]:
     """The Telegram adapter pointed at the emulator."""
     channel = TelegramChannel(SANDBOX_TELEGRAM_TOKEN, sandbox.telegram_api_base)
     yield channel
-    await channel.stop()
+    await channel.close()
 
 
 MakeDispatcher = Callable[..., Dispatcher]
@@ -416,7 +416,7 @@ async def second_process(
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
     channel = TelegramChannel(SANDBOX_TELEGRAM_TOKEN, sandbox.telegram_api_base)
     yield Storage.over(client[db.name], clock), channel
-    await channel.stop()
+    await channel.close()
     await client.close()
 
 
@@ -520,4 +520,4 @@ async def test_zalo_messages_go_through_the_same_outbox(
         assert "1. Khai báo ngay" in sent["text"]
     finally:
         await zl.aclose()
-        await zalo.stop()
+        await zalo.close()

@@ -35,7 +35,7 @@ async def enrol(officer: User) -> tuple[str, str]:
     invite, qr = await officer.choose("✅ Tạo ca", 2)
     assert "ca cách ly số 1" in invite["text"] and qr["kind"] == "photo"
     link = re.search(r"\?start=(inv_[A-Za-z0-9_-]+)", invite["text"])
-    code = re.search(r"\b(KB[A-Z0-9]{6})\b", invite["text"])
+    code = re.search(r"\b(KB[A-Z0-9]{8})\b", invite["text"])
     assert link and code
     return link.group(1), code.group(1)
 

@@ -9,15 +9,18 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import aiohttp
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatType
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramRetryAfter,
 )
 from aiogram.types import (
@@ -32,22 +35,28 @@ from aiogram.types import (
     PhotoSize,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
+    TelegramObject,
     Update,
+    User,
 )
+from aiogram.utils.deep_linking import create_start_link
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.channels.common import BackgroundTasks, text_incoming
+from bot.channels.common import text_incoming
 from core.channel import (
+    Accept,
+    Action,
     Ask,
     Blocked,
     ChannelError,
+    ChatMigrated,
     Incoming,
     Keyboard,
     Kind,
-    OnUpdate,
     Photo,
     Platform,
+    Received,
     RetryLater,
     Sent,
     split_text,
@@ -63,13 +72,17 @@ ASK_LABELS = {
     Ask.CONTACT: "📱 Gửi số điện thoại / Share phone",
     Ask.LOCATION: "📍 Gửi vị trí / Share location",
 }
-DRAIN_TIMEOUT = 10.0
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
 class TelegramChannel:
-    """The Telegram side of the service: updates in by polling or webhook, Bot API calls out."""
+    """The Telegram side of the service: updates in by polling or webhook, Bot API calls out.
+
+    Receiving only stores: each update goes to `accept` (the inbox) and polling asks for the
+    next updates, which acknowledges these, only after `accept` returned. The inbox worker
+    later turns the stored update into an `Incoming` with `open`.
+    """
 
     platform = Platform.TELEGRAM
 
@@ -82,9 +95,8 @@ class TelegramChannel:
         self._bot = Bot(token, session=session)
         # Conversation state lives in MongoDB, never in aiogram's FSM.
         self._dispatcher = Dispatcher(disable_fsm=True)
-        self._dispatcher.message.register(self._on_message)
-        self._dispatcher.callback_query.register(self._on_callback)
-        self._tasks = BackgroundTasks()
+        self._dispatcher.message.register(self._receive)
+        self._dispatcher.callback_query.register(self._receive)
         self._reply_keyboards: set[str] = set()
         self._polling = False
 
@@ -96,14 +108,24 @@ class TelegramChannel:
             raise ChannelError("the Telegram bot has no username")
         return user.username
 
-    async def start_polling(self, on_update: OnUpdate) -> None:
-        """Drop any webhook, then deliver updates by long polling until `stop()`."""
+    async def start_link(self, payload: str) -> str:
+        """The `t.me` link that opens the bot with `/start <payload>`."""
+        with _translated_errors():
+            return await create_start_link(self._bot, payload)
+
+    async def start_polling(self, accept: Accept) -> None:
+        """Drop any webhook, then store updates by long polling until `stop_receiving()`."""
         with _translated_errors():
             await self._bot.delete_webhook()
         self._polling = True
         try:
+            # One update at a time: the next getUpdates acknowledges only stored updates.
             await self._dispatcher.start_polling(
-                self._bot, handle_signals=False, close_bot_session=False, on_update=on_update
+                self._bot,
+                handle_signals=False,
+                close_bot_session=False,
+                handle_as_tasks=False,
+                accept=accept,
             )
         finally:
             self._polling = False
@@ -118,13 +140,19 @@ class TelegramChannel:
             )
 
     def add_webhook_route(
-        self, app: web.Application, path: str, secret: str, on_update: OnUpdate
+        self, app: web.Application, path: str, secret: str, accept: Accept
     ) -> None:
-        """Serve Telegram's webhook at `path`; a request without the right secret gets 401."""
+        """Serve Telegram's webhook at `path`: 401 without the secret, 200 once stored."""
         if not secret:
             raise ValueError("a Telegram webhook needs a secret token")
+        # Not in the background: the 200 must mean "stored" (a failure answers 500 and
+        # Telegram delivers the update again).
         SimpleRequestHandler(
-            self._dispatcher, self._bot, secret_token=secret, on_update=on_update
+            self._dispatcher,
+            self._bot,
+            handle_in_background=False,
+            secret_token=secret,
+            accept=accept,
         ).register(app, path=path)
 
     async def set_commands(self, commands: Mapping[str, Sequence[tuple[str, str]]]) -> None:
@@ -136,12 +164,28 @@ class TelegramChannel:
                 if language == DEFAULT_LANGUAGE:
                     await self._bot.set_my_commands(menu)
 
-    async def stop(self) -> None:
-        """Stop polling, let in-flight updates finish (or cancel them) and close the session."""
+    async def stop_receiving(self) -> None:
+        """Stop polling (a stored update is processed by the inbox worker, not here)."""
         if self._polling:
             await self._dispatcher.stop_polling()
-        await self._tasks.drain(DRAIN_TIMEOUT)
+
+    async def close(self) -> None:
+        """Close the HTTP session (after the last send)."""
         await self._bot.session.close()
+
+    async def open(self, raw: Mapping[str, Any]) -> Incoming | None:
+        """A stored update as an `Incoming` (None for kinds we do not handle).
+
+        A button press is answered here, when work on it starts, so its spinner stops.
+        """
+        update = Update.model_validate(raw, context={"bot": self._bot})
+        key = f"tg:{update.update_id}"
+        if update.message is not None and update.message.from_user is not None:
+            return self._from_message(update.message, update.message.from_user, key)
+        if update.callback_query is not None:
+            await self._answer(update.callback_query.id, key)
+            return _from_callback(update.callback_query, key)
+        return None
 
     async def send_text(
         self, chat_id: str, text: str, buttons: Keyboard = (), ask: Ask | None = None
@@ -196,6 +240,13 @@ class TelegramChannel:
                 if "message is not modified" not in exc.message:
                     raise
 
+    async def send_action(self, chat_id: str, action: Action) -> None:
+        """Show "typing…" or "sending photo…"; it only decorates, so failures are ignored."""
+        try:
+            await self._bot.send_chat_action(chat_id, action.value)
+        except (TelegramAPIError, TimeoutError, aiohttp.ClientError) as exc:
+            logger.debug("chat action failed: %s", exc)
+
     def _markup(self, chat_id: str, buttons: Keyboard, ask: Ask | None) -> Markup | None:
         if ask is not None:
             return _ask_keyboard(ask, buttons)
@@ -211,59 +262,42 @@ class TelegramChannel:
             message = await self._bot.send_message(chat_id, text, reply_markup=markup)
         return Sent(str(message.message_id))
 
-    async def _on_message(
-        self, message: Message, event_update: Update, on_update: OnUpdate
-    ) -> None:
-        user = message.from_user
-        if user is None:
+    async def _receive(self, event: TelegramObject, event_update: Update, accept: Accept) -> None:
+        """Store a message or a button press; anything without a sender has no one to answer."""
+        sender = getattr(event, "from_user", None)
+        if sender is None:
             return
-        base = Incoming(
-            platform=Platform.TELEGRAM,
-            chat_id=str(message.chat.id),
-            user_id=str(user.id),
-            kind=Kind.UNSUPPORTED,
-            dedupe_key=f"tg:{event_update.update_id}",
-            date=message.date.astimezone(UTC),
-            message_id=str(message.message_id),
-            display_name=user.full_name,
-            language_hint=user.language_code,
-        )
-        incoming = self._classify(message, base)
-        self._tasks.spawn(on_update(incoming), incoming.dedupe_key)
-
-    async def _on_callback(
-        self, query: CallbackQuery, event_update: Update, on_update: OnUpdate
-    ) -> None:
-        user = query.from_user
-        origin = query.message
-        incoming = Incoming(
-            platform=Platform.TELEGRAM,
-            chat_id=str(origin.chat.id if origin else user.id),
-            user_id=str(user.id),
-            kind=Kind.BUTTON if query.data is not None else Kind.UNSUPPORTED,
-            dedupe_key=f"tg:{event_update.update_id}",
-            date=datetime.now(UTC),
-            message_id=str(origin.message_id) if origin else "",
-            display_name=user.full_name,
-            language_hint=user.language_code,
-            button_data=query.data or "",
-        )
-        self._tasks.spawn(
-            self._answer_then_deliver(query.id, incoming, on_update), incoming.dedupe_key
+        raw = event_update.model_dump(mode="json", exclude_none=True, by_alias=True)
+        await accept(
+            Received(Platform.TELEGRAM, f"tg:{event_update.update_id}", str(sender.id), raw)
         )
 
-    async def _answer_then_deliver(
-        self, query_id: str, incoming: Incoming, on_update: OnUpdate
-    ) -> None:
+    async def _answer(self, query_id: str, key: str) -> None:
         try:
             await self._bot.answer_callback_query(query_id)
         except TelegramAPIError as exc:
-            # Only the button's spinner depends on it; the press itself still counts.
-            logger.warning("could not answer callback of update %s: %s", incoming.dedupe_key, exc)
-        await on_update(incoming)
+            # Only the button's spinner depends on it (and it expires); the press still counts.
+            logger.warning("could not answer callback of update %s: %s", key, exc)
+
+    def _from_message(self, message: Message, sender: User, key: str) -> Incoming:
+        base = Incoming(
+            platform=Platform.TELEGRAM,
+            chat_id=str(message.chat.id),
+            user_id=str(sender.id),
+            kind=Kind.UNSUPPORTED,
+            dedupe_key=key,
+            date=message.date.astimezone(UTC),
+            private=message.chat.type == ChatType.PRIVATE,
+            message_id=str(message.message_id),
+            display_name=sender.full_name,
+            language_hint=sender.language_code,
+        )
+        return self._classify(message, base)
 
     def _classify(self, message: Message, base: Incoming) -> Incoming:
         document = message.document
+        if message.migrate_to_chat_id is not None:
+            return replace(base, kind=Kind.MIGRATED, migrated_to=str(message.migrate_to_chat_id))
         if message.text is not None:
             return text_incoming(base, message.text)
         if message.photo:
@@ -302,6 +336,23 @@ class TelegramChannel:
         return buffer.getvalue()
 
 
+def _from_callback(query: CallbackQuery, key: str) -> Incoming:
+    origin = query.message
+    return Incoming(
+        platform=Platform.TELEGRAM,
+        chat_id=str(origin.chat.id if origin else query.from_user.id),
+        user_id=str(query.from_user.id),
+        kind=Kind.BUTTON if query.data is not None else Kind.UNSUPPORTED,
+        dedupe_key=key,
+        date=datetime.now(UTC),
+        private=origin is None or origin.chat.type == ChatType.PRIVATE,
+        message_id=str(origin.message_id) if origin else "",
+        display_name=query.from_user.full_name,
+        language_hint=query.from_user.language_code,
+        button_data=query.data or "",
+    )
+
+
 @contextmanager
 def _translated_errors() -> Iterator[None]:
     """Turn aiogram/aiohttp failures into the neutral `ChannelError` family."""
@@ -309,6 +360,8 @@ def _translated_errors() -> Iterator[None]:
         yield
     except TelegramRetryAfter as exc:
         raise RetryLater(float(exc.retry_after), exc.message) from exc
+    except TelegramMigrateToChat as exc:
+        raise ChatMigrated(str(exc.migrate_to_chat_id), exc.message) from exc
     except TelegramForbiddenError as exc:
         raise Blocked(exc.message) from exc
     except TelegramAPIError as exc:

@@ -4,30 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import math
 import mimetypes
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 import httpx
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.channels.common import BackgroundTasks, text_incoming
+from bot.channels.common import text_incoming
 from core.channel import (
+    Accept,
+    Action,
     Ask,
     ChannelError,
     Incoming,
     Keyboard,
     Kind,
     MediaStore,
-    OnUpdate,
     Photo,
     Platform,
+    Received,
     RetryLater,
     Sent,
+    TooLarge,
     choices,
     split_text,
 )
@@ -35,25 +41,19 @@ from core.channel import (
 logger = logging.getLogger(__name__)
 
 TEXT_LIMIT = 2000  # also the caption limit
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_REDIRECTS = 3
+PRIVATE_CHAT = "PRIVATE"
 SECRET_HEADER = "X-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 API_TIMEOUT = httpx.Timeout(10.0)
 DOWNLOAD_TIMEOUT = httpx.Timeout(30.0)
 POLL_MARGIN = 5.0  # seconds the client waits beyond the server-side long-poll timeout
 BACKOFF_MAX = 30.0
-DRAIN_TIMEOUT = 10.0
-# Zalo's 429 says "Quota exceeded" with no retry time and no published limits.
-QUOTA_PAUSE = 1.0
 
 TEXT_EVENT = "message.text.received"
 IMAGE_EVENT = "message.image.received"
 STICKER_EVENT = "message.sticker.received"
 
 Download = Callable[[], Awaitable[bytes]]
-
-
-class _TooLarge(ChannelError):
-    """An image over the download cap."""
 
 
 class _Model(BaseModel):
@@ -69,6 +69,7 @@ class _Sender(_Model):
 
 class _Chat(_Model):
     id: str
+    chat_type: str | None = None
 
 
 class _Attachment(_Model):
@@ -101,7 +102,13 @@ class _Event(_Model):
 
 
 class ZaloChannel:
-    """The Zalo side of the service: events in by polling or webhook, Bot API calls out."""
+    """The Zalo side of the service: events in by polling or webhook, Bot API calls out.
+
+    Receiving only stores: each event goes to `accept` (the inbox) before the next
+    `getUpdates` call or the webhook's answer. Zalo hands each event out once, with no
+    acknowledgement, so storing right away is all that keeps it. The inbox worker later
+    turns the stored event into an `Incoming` with `open`; only then is an image fetched.
+    """
 
     platform = Platform.ZALO
 
@@ -112,17 +119,24 @@ class ZaloChannel:
         media: MediaStore,
         public_base_url: str,
         poll_timeout: float = 30.0,
+        max_image_bytes: int = 10_000_000,
+        local_images: bool = False,
     ) -> None:
         self._api = httpx.AsyncClient(
             base_url=f"{api_base.rstrip('/')}/bot{token}/", timeout=API_TIMEOUT
         )
-        # Image URLs come from Zalo's CDN; a separate client never resolves them against the API.
-        self._files = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+        # Image URLs come from Zalo's CDN; a separate client never resolves them against the
+        # API, and redirects are followed by hand (same host only).
+        self._files = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=False)
         self._media = media
         self._public_base_url = public_base_url.rstrip("/")
         self._poll_timeout = poll_timeout
-        self._tasks = BackgroundTasks()
+        self._max_image_bytes = max_image_bytes
+        # The sandbox's emulator serves images from loopback over plain HTTP.
+        self._local_images = local_images
         self._poller: asyncio.Task[None] | None = None
+        self._waiting_for_events = False
+        self._stopping = False
 
     async def me(self) -> str:
         """The bot's account name."""
@@ -132,10 +146,15 @@ class ZaloChannel:
             raise ChannelError(f"zalo getMe: unexpected result {result!r}")
         return name
 
-    async def start_polling(self, on_update: OnUpdate) -> None:
-        """Drop any webhook, then deliver events by long polling until `stop()`."""
+    async def start_link(self, payload: str) -> str | None:
+        """Zalo has no deep links: people type a code instead."""
+        return None
+
+    async def start_polling(self, accept: Accept) -> None:
+        """Drop any webhook, then store events by long polling until `stop_receiving()`."""
         await self._call("deleteWebhook", {})
-        self._poller = asyncio.create_task(self._poll(on_update))
+        self._stopping = False
+        self._poller = asyncio.create_task(self._poll(accept))
         try:
             await self._poller
         except asyncio.CancelledError:
@@ -151,9 +170,9 @@ class ZaloChannel:
         """Zalo bots have no command menu: nothing to publish."""
 
     def add_webhook_route(
-        self, app: web.Application, path: str, secret: str, on_update: OnUpdate
+        self, app: web.Application, path: str, secret: str, accept: Accept
     ) -> None:
-        """Serve Zalo's webhook at `path`; a request without the right secret gets 403."""
+        """Serve Zalo's webhook at `path`: 403 without the secret, 200 once stored."""
         if not secret:
             raise ValueError("a Zalo webhook needs a secret token")
         expected = secret.encode()
@@ -169,20 +188,56 @@ class ZaloChannel:
                 return web.json_response({"ok": False, "description": "Bad JSON"}, status=400)
             if isinstance(body, dict) and body.get("ok") is True and "result" in body:
                 body = body["result"]
-            for event in _events(body):
-                self._accept(event, on_update)
+            try:
+                for event in _events(body):
+                    await self._store(event, accept)
+            except Exception:
+                logger.exception("zalo webhook: could not store the event")
+                return web.json_response({"ok": False, "description": "Try again"}, status=503)
             return web.json_response({"ok": True})
 
         app.router.add_post(path, receive)
 
-    async def stop(self) -> None:
-        """Stop polling, let in-flight events finish (or cancel them) and close the clients."""
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-        await self._tasks.drain(DRAIN_TIMEOUT)
+    async def stop_receiving(self) -> None:
+        """Stop polling; events already handed to us are stored first."""
+        self._stopping = True
+        poller = self._poller
+        if poller is None:
+            return
+        if self._waiting_for_events:
+            poller.cancel()  # nothing in hand yet: a cancelled long poll returns no events
+        await asyncio.gather(poller, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Close the HTTP clients (after the last send)."""
         await self._api.aclose()
         await self._files.aclose()
+
+    async def open(self, raw: Mapping[str, Any]) -> Incoming | None:
+        """A stored event as an `Incoming`; an image is fetched only when the handler asks."""
+        event = _Event.model_validate(raw)
+        message = event.message
+        base = Incoming(
+            platform=Platform.ZALO,
+            chat_id=message.chat.id,
+            user_id=message.sender.id,
+            kind=Kind.UNSUPPORTED,
+            dedupe_key=_key(event),
+            date=datetime.fromtimestamp(message.date / 1000, tz=UTC),
+            private=message.chat.chat_type in (None, PRIVATE_CHAT),
+            message_id=message.message_id,
+            display_name=message.sender.display_name or message.sender.name or "",
+        )
+        if event.event_name == TEXT_EVENT:
+            return text_incoming(base, message.text or "")
+        if event.event_name == IMAGE_EVENT:
+            url = message.image_url()
+            download = partial(self._download, url) if url else _failing("no image URL")
+            photo = Photo(download=download)
+            return replace(base, kind=Kind.PHOTO, text=message.caption or "", photo=photo)
+        if event.event_name == STICKER_EVENT:
+            return replace(base, kind=Kind.STICKER)
+        return base
 
     async def send_text(
         self, chat_id: str, text: str, buttons: Keyboard = (), ask: Ask | None = None
@@ -223,6 +278,13 @@ class ZaloChannel:
         """Zalo cannot edit messages, so the new text is sent as a new message."""
         await self.send_text(chat_id, text, buttons)
 
+    async def send_action(self, chat_id: str, action: Action) -> None:
+        """Show "typing…" (Zalo's only working action); failures are ignored."""
+        try:
+            await self._call("sendChatAction", {"chat_id": chat_id, "action": "typing"})
+        except ChannelError as exc:
+            logger.debug("zalo chat action failed: %s", exc)
+
     async def _send_message(self, chat_id: str, text: str) -> Sent:
         return _sent(
             "sendMessage", await self._call("sendMessage", {"chat_id": chat_id, "text": text})
@@ -232,19 +294,26 @@ class ZaloChannel:
         token = await self._media.put(data, mime)
         return f"{self._public_base_url}/media/{token}"
 
-    async def _poll(self, on_update: OnUpdate) -> None:
+    async def _poll(self, accept: Accept) -> None:
         delay = 0.0
-        while True:
+        while not self._stopping:
             try:
+                self._waiting_for_events = True
                 events = await self._next_events()
             except ChannelError as exc:
                 delay = min(max(2 * delay, 1.0), BACKOFF_MAX)
                 logger.warning("zalo getUpdates failed (%s); polling again in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
                 continue
+            finally:
+                self._waiting_for_events = False
             delay = 0.0
             for event in events:
-                self._accept(event, on_update)
+                try:
+                    await self._store(event, accept)
+                except Exception:
+                    # Zalo has handed the event out already: it cannot be asked for again.
+                    logger.exception("zalo event %s could not be stored", _label(event))
 
     async def _next_events(self) -> list[Mapping[str, object]]:
         """The next long-poll result; an empty list when the poll timed out (error 408)."""
@@ -258,63 +327,57 @@ class ZaloChannel:
             return []
         return _events(_result("getUpdates", body))
 
-    def _accept(self, event: Mapping[str, object], on_update: OnUpdate) -> None:
-        """Convert and deliver one raw event in the background."""
-        self._tasks.spawn(self._deliver(event, on_update), _label(event))
-
-    async def _deliver(self, event: Mapping[str, object], on_update: OnUpdate) -> None:
+    @staticmethod
+    async def _store(event: Mapping[str, object], accept: Accept) -> None:
+        """Hand one raw event to the inbox; one we could never answer is dropped here."""
         try:
             parsed = _Event.model_validate(event)
         except ValidationError as exc:
             logger.warning("ignoring malformed zalo event %s: %s", _label(event), exc)
             return
-        await on_update(await self._incoming(parsed))
+        await accept(Received(Platform.ZALO, _key(parsed), parsed.message.sender.id, event))
 
-    async def _incoming(self, event: _Event) -> Incoming:
-        message = event.message
-        base = Incoming(
-            platform=Platform.ZALO,
-            chat_id=message.chat.id,
-            user_id=message.sender.id,
-            kind=Kind.UNSUPPORTED,
-            dedupe_key=f"zl:{event.event_name}:{message.message_id}",
-            date=datetime.fromtimestamp(message.date / 1000, tz=UTC),
-            message_id=message.message_id,
-            display_name=message.sender.display_name or message.sender.name or "",
-        )
-        if event.event_name == TEXT_EVENT:
-            return text_incoming(base, message.text or "")
-        if event.event_name == IMAGE_EVENT:
-            photo = await self._fetch_photo(message.image_url(), base.dedupe_key)
-            return replace(base, kind=Kind.PHOTO, text=message.caption or "", photo=photo)
-        if event.event_name == STICKER_EVENT:
-            return replace(base, kind=Kind.STICKER)
-        return base
+    async def _download(self, url: str) -> bytes:
+        """Fetch an inbound image: https, public addresses, same-host redirects, size-capped."""
+        for _ in range(MAX_REDIRECTS + 1):
+            await self._check_image_url(url)
+            async with self._files.stream("GET", url) as response:
+                if response.is_redirect:
+                    target = response.url.join(response.headers.get("location", ""))
+                    if target.host != response.url.host:
+                        raise ChannelError(f"image redirected to another host: {target.host}")
+                    url = str(target)
+                    continue
+                if response.is_error:
+                    raise ChannelError(f"image download: HTTP {response.status_code}")
+                return await self._read_capped(response)
+        raise ChannelError("image download: too many redirects")
 
-    async def _fetch_photo(self, url: str | None, label: str) -> Photo:
-        """Fetch the image now (its URL expires); a failure shows when the handler reads it."""
-        if url is None:
-            return Photo(download=_failing("the image event carried no URL"))
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        data = bytearray()
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > self._max_image_bytes:
+                raise TooLarge(f"image larger than {self._max_image_bytes} bytes")
+        return bytes(data)
+
+    async def _check_image_url(self, url: str) -> None:
+        """Refuse URLs that could make us fetch from ourselves or the local network."""
         try:
-            data, mime = await self._download(url)
-        except _TooLarge as exc:
-            # Not read to the end: its size is at least the cap, which the handler refuses.
-            return Photo(download=_failing(str(exc)), size=MAX_IMAGE_BYTES + 1)
-        except (httpx.HTTPError, httpx.InvalidURL, ChannelError) as exc:
-            logger.warning("could not fetch the image of zalo event %s: %r", label, exc)
-            return Photo(download=_failing(f"could not fetch the image: {exc}"))
-        return Photo(download=_ready(data), size=len(data), mime=mime)
-
-    async def _download(self, url: str) -> tuple[bytes, str | None]:
-        async with self._files.stream("GET", url) as response:
-            response.raise_for_status()
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > MAX_IMAGE_BYTES:
-                    raise _TooLarge(f"image larger than {MAX_IMAGE_BYTES} bytes")
-            content_type = response.headers.get("content-type", "")
-        return bytes(data), content_type.split(";")[0].strip() or None
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ChannelError(f"bad image URL: {exc}") from exc
+        if self._local_images and parsed.scheme in ("http", "https"):
+            return
+        if parsed.scheme != "https" or not parsed.host:
+            raise ChannelError("image URL is not https")
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(parsed.host, parsed.port or 443)
+        except OSError as exc:
+            raise ChannelError(f"image host does not resolve: {exc}") from exc
+        addresses = {ipaddress.ip_address(info[4][0]) for info in found}
+        if not addresses or not all(address.is_global for address in addresses):
+            raise ChannelError(f"image host {parsed.host} is not a public address")
 
     async def _call(self, method: str, params: Mapping[str, object]) -> object:
         return _result(method, await self._post(method, params, API_TIMEOUT))
@@ -350,11 +413,12 @@ def _result(method: str, body: Mapping[str, object]) -> object:
     raise ChannelError(text)
 
 
-def _retry_after(body: Mapping[str, object]) -> float:
+def _retry_after(body: Mapping[str, object]) -> float | None:
+    """The wait a 429 names, if any: Zalo's "Quota exceeded" names none."""
     parameters = body.get("parameters")
     given = parameters.get("retry_after") if isinstance(parameters, dict) else None
     given = body.get("retry_after", given)
-    return float(given) if isinstance(given, int | float) and given > 0 else QUOTA_PAUSE
+    return float(given) if isinstance(given, int | float) and given > 0 else None
 
 
 def _sent(method: str, result: object) -> Sent:
@@ -367,6 +431,11 @@ def _events(result: object) -> list[Mapping[str, object]]:
     """Events in a poll result or webhook body: one object, or (defensively) a list of them."""
     items = result if isinstance(result, list) else [result]
     return [item for item in items if isinstance(item, dict)]
+
+
+def _key(event: _Event) -> str:
+    """The dedupe key of an event: Zalo's message ids are unique."""
+    return f"zl:{event.event_name}:{event.message.message_id}"
 
 
 def _label(event: Mapping[str, object]) -> str:
@@ -392,13 +461,6 @@ def _with_menu(chunks: list[str], menu: str) -> list[str]:
 
 def _image_mime(image: bytes) -> str:
     return "image/png" if image.startswith(b"\x89PNG\r\n\x1a\n") else "image/jpeg"
-
-
-def _ready(data: bytes) -> Download:
-    async def download() -> bytes:
-        return data
-
-    return download
 
 
 def _failing(reason: str) -> Download:
