@@ -41,6 +41,14 @@ class SandboxClient:
         result: dict[str, Any] = self._json(response)
         return result
 
+    async def migrate(self, chat_id: str, user_id: str) -> dict[str, Any]:
+        """Upgrade a Telegram group as `user_id`; the answer holds its new `migrate_to_chat_id`."""
+        response = await self._http.post(
+            f"/control/{self.platform}/chats/{chat_id}/migrate", json={"user_id": user_id}
+        )
+        result: dict[str, Any] = self._json(response)
+        return result
+
     async def _page(
         self, chat_id: str, after: int, wait: float, include_user: bool = False
     ) -> tuple[list[dict[str, Any]], int]:
@@ -106,10 +114,6 @@ class SandboxClient:
             await self._http.get(f"/control/{self.platform}/calls", params=params)
         )
         return calls
-
-    async def clear_calls(self) -> None:
-        """Forget the calls recorded so far."""
-        self._json(await self._http.delete(f"/control/{self.platform}/calls"))
 
     async def configure(self, **cfg: Any) -> None:
         """POST /control/{platform}/config (rate_limit_per_s, fail, Zalo switches)."""

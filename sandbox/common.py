@@ -17,30 +17,21 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-# Parameters that clients send as JSON-encoded strings in forms (aiogram does so for objects).
-JSON_PARAMS = frozenset(
-    {
-        "reply_markup",
-        "commands",
-        "scope",
-        "allowed_updates",
-        "entities",
-        "caption_entities",
-        "link_preview_options",
-        "reply_parameters",
-    }
-)
+# Parameters that aiogram sends as JSON-encoded strings in forms (the call log decodes them).
+JSON_PARAMS = frozenset({"reply_markup", "commands", "allowed_updates"})
 FETCH_LIMIT = 20 * 1024 * 1024
 
 
 class ApiError(Exception):
-    """An error a Bot API answers with `ok: false`."""
+    """An error a Bot API answers with `ok: false` (and `parameters` such as retry_after)."""
 
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self, code: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
-        self.retry_after = retry_after
+        self.parameters = parameters or {}
 
 
 class ControlError(Exception):
@@ -294,9 +285,10 @@ class FailRule:
     method: str
     error_code: int
     count: int | None
-    retry_after: int | None
     description: str | None
     chat_id: str | None
+    # Copied into the error body's `parameters` (retry_after, migrate_to_chat_id, ...).
+    parameters: dict[str, Any]
 
     def matches(self, method: str, chat_id: str | None) -> bool:
         """Whether this rule applies to a call."""
@@ -342,13 +334,17 @@ def _fail_rule(spec: Fields) -> FailRule:
     count = spec.integer("count") if "count" in spec else 1
     if count is not None and count < 1:
         raise ControlError("fail.count must be at least 1 (or null for no limit)")
+    parameters = dict(spec.mapping("parameters") or {})
+    retry_after = spec.integer("retry_after")
+    if retry_after is not None:
+        parameters["retry_after"] = retry_after
     return FailRule(
         method=spec.require("method"),
         error_code=spec.integer("error_code") or 429,
         count=count,
-        retry_after=spec.integer("retry_after"),
         description=spec.text("description"),
         chat_id=spec.text("chat_id"),
+        parameters=parameters,
     )
 
 
@@ -359,7 +355,6 @@ class StoredFile:
     id: str
     data: bytes
     content_type: str
-    filename: str | None
 
 
 class FileStore:
@@ -369,9 +364,9 @@ class FileStore:
         self.base_url = ""
         self._files: dict[str, StoredFile] = {}
 
-    def put(self, data: bytes, content_type: str, filename: str | None = None) -> StoredFile:
+    def put(self, data: bytes, content_type: str) -> StoredFile:
         """Store bytes and return the new entry."""
-        stored = StoredFile(secrets.token_urlsafe(18), data, content_type, filename)
+        stored = StoredFile(secrets.token_urlsafe(18), data, content_type)
         self._files[stored.id] = stored
         return stored
 

@@ -7,12 +7,15 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
 
 from aiohttp import web
 
 from sandbox.common import ControlError, Fields, FileStore
 from sandbox.emulator import BotEmulator
-from sandbox.zalo_api import new_id
+from sandbox.telegram_api import TelegramEmulator
+from sandbox.zalo_api import ZaloEmulator, new_id
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +104,15 @@ class Control:
     """Routes of the control API."""
 
     def __init__(
-        self, emulators: dict[str, BotEmulator], files: FileStore, users: Users, poll_cap: float
+        self,
+        telegram: TelegramEmulator,
+        zalo: ZaloEmulator,
+        files: FileStore,
+        users: Users,
+        poll_cap: float,
     ) -> None:
-        self.emulators = emulators
+        self.telegram = telegram
+        self.emulators: dict[str, BotEmulator] = {"telegram": telegram, "zalo": zalo}
         self.files = files
         self.users = users
         self.poll_cap = poll_cap
@@ -114,12 +123,11 @@ class Control:
             web.get("/control/users", self.list_users),
             web.post("/control/users", self.add_user),
             web.get("/control/files/{id}", self.file),
+            web.post("/control/telegram/chats/{chat_id}/migrate", self.migrate),
             web.post("/control/{platform}/send", self.send),
             web.get("/control/{platform}/chats/{chat_id}/messages", self.messages),
             web.get("/control/{platform}/calls", self.calls),
-            web.delete("/control/{platform}/calls", self.clear_calls),
             web.post("/control/{platform}/config", self.configure),
-            web.get("/control/{platform}/webhook", self.webhook),
         ]
 
     def _emulator(self, request: web.Request) -> BotEmulator:
@@ -134,13 +142,25 @@ class Control:
         body = await json_body(request)
         if body.present("raw"):
             return web.json_response(await emulator.inject(body, ""))
+        return await self._as_user(emulator.platform, body, partial(emulator.inject, body))
+
+    async def migrate(self, request: web.Request) -> web.Response:
+        """POST /control/telegram/chats/{chat_id}/migrate {user_id}: the delivery + new chat id."""
+        body = await json_body(request)
+        upgrade = partial(self.telegram.migrate, request.match_info["chat_id"], body)
+        return await self._as_user("telegram", body, upgrade)
+
+    async def _as_user(
+        self, platform: str, body: Fields, act: Callable[[str], Awaitable[dict[str, Any]]]
+    ) -> web.Response:
+        """Run `act(name)` for body's user_id, then list that user (renamed by display_name)."""
         user_id = body.require("user_id")
-        known = self.users.find(emulator.platform, user_id)
+        known = self.users.find(platform, user_id)
         display_name = body.text("display_name")
         name = display_name or (known.name if known else f"Người dùng {user_id}")
-        result = await emulator.inject(body, name)
+        result = await act(name)
         if known is None or display_name:
-            telegram = emulator.platform == "telegram"
+            telegram = platform == "telegram"
             self.users.add(name, user_id if telegram else None, None if telegram else user_id)
         return web.json_response(result)
 
@@ -161,19 +181,10 @@ class Control:
         method = request.query.get("method")
         return web.json_response([call for call in calls if method in {None, call["method"]}])
 
-    async def clear_calls(self, request: web.Request) -> web.Response:
-        """DELETE /control/{platform}/calls."""
-        self._emulator(request).calls.clear()
-        return web.json_response({"ok": True})
-
     async def configure(self, request: web.Request) -> web.Response:
         """POST /control/{platform}/config: rate limit, failures, Zalo payload switches."""
         self._emulator(request).configure(await json_body(request))
         return web.json_response({"ok": True})
-
-    async def webhook(self, request: web.Request) -> web.Response:
-        """GET /control/{platform}/webhook: the registered URL and secret."""
-        return web.json_response(self._emulator(request).webhook_view())
 
     async def file(self, request: web.Request) -> web.Response:
         """GET /control/files/{id}: stored bytes with their content type."""

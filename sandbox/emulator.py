@@ -61,13 +61,11 @@ def ok(result: Any, description: str | None = None) -> dict[str, Any]:
 
 @dataclass
 class Webhook:
-    """A registered webhook and the outcome of its last delivery."""
+    """A registered webhook."""
 
     url: str
     secret: str | None
     updated_at: int
-    last_error_date: int | None = None
-    last_error_message: str | None = None
 
 
 class BotEmulator(ABC):
@@ -122,8 +120,12 @@ class BotEmulator(ABC):
         """The error for a call over the rate limit."""
 
     @abstractmethod
-    def default_description(self, code: int, retry_after: int | None) -> str:
+    def default_description(self, code: int, parameters: dict[str, Any]) -> str:
         """The platform's usual description of an error code."""
+
+    def default_parameters(self, code: int) -> dict[str, Any]:
+        """The `parameters` the platform adds to an error of this code (none by default)."""
+        return {}
 
     def error_status(self, error: ApiError) -> int:
         """The HTTP status sent with an error body."""
@@ -176,11 +178,9 @@ class BotEmulator(ABC):
 
     def injected(self, rule: FailRule) -> ApiError:
         """The error an injected failure produces."""
-        retry_after = rule.retry_after
-        if rule.error_code == 429:
-            retry_after = retry_after or 1
-        description = rule.description or self.default_description(rule.error_code, retry_after)
-        return ApiError(rule.error_code, description, retry_after)
+        parameters = {**self.default_parameters(rule.error_code), **rule.parameters}
+        description = rule.description or self.default_description(rule.error_code, parameters)
+        return ApiError(rule.error_code, description, parameters)
 
     def error_response(self, error: ApiError) -> web.Response:
         """The `ok: false` answer for an error."""
@@ -189,8 +189,8 @@ class BotEmulator(ABC):
             "error_code": error.code,
             "description": error.description,
         }
-        if error.retry_after is not None:
-            body["parameters"] = {"retry_after": error.retry_after}
+        if error.parameters:
+            body["parameters"] = error.parameters
         return web.json_response(body, status=self.error_status(error))
 
     # ---- webhook --------------------------------------------------------------------------
@@ -200,11 +200,6 @@ class BotEmulator(ABC):
         self.webhook = Webhook(url, secret, unix_ms())
         self.updates.notify()
         return self.webhook
-
-    def webhook_view(self) -> dict[str, Any]:
-        """GET /control/{platform}/webhook."""
-        hook = self.webhook
-        return {"url": hook.url if hook else "", "secret": hook.secret if hook else None}
 
     def webhook_body(self, update: dict[str, Any]) -> dict[str, Any]:
         """The JSON a webhook receives for an update."""
@@ -218,15 +213,9 @@ class BotEmulator(ABC):
         try:
             async with self.http.post(hook.url, data=data, headers=headers) as response:
                 await response.read()
-                status = response.status
         except (aiohttp.ClientError, TimeoutError) as error:
-            message = f"{type(error).__name__}: {error}"
-            hook.last_error_date, hook.last_error_message = int(time.time()), message
-            return delivery(update, "webhook_failed", error=message)
-        if status >= 300:
-            message = f"Wrong response from the webhook: {status}"
-            hook.last_error_date, hook.last_error_message = int(time.time()), message
-        return delivery(update, "webhook", status=status)
+            return delivery(update, "webhook_failed", error=f"{type(error).__name__}: {error}")
+        return delivery(update, "webhook", status=response.status)
 
     # ---- inbound updates (control API) ----------------------------------------------------
 
@@ -254,6 +243,10 @@ class BotEmulator(ABC):
             self.check_raw(update)
         else:
             update = await self.build_update(kind, body, name)
+        return await self.deliver(update)
+
+    async def deliver(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Push an update to the webhook, or queue it for getUpdates, unless it is filtered."""
         if not self.accepts(update):
             return delivery(update, "filtered")
         if self.webhook is not None:

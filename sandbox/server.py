@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 from aiohttp import web
 
 from sandbox.common import FileStore
 from sandbox.control import Control, Users, control_errors
-from sandbox.emulator import BotEmulator
 from sandbox.telegram_api import TelegramEmulator
 from sandbox.zalo_api import ZaloEmulator
 
@@ -17,6 +15,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 # Telegram accepts uploads up to 50 MB; leave room for the multipart envelope.
 MAX_REQUEST_BYTES = 52 * 1024 * 1024
 SHUTDOWN_TIMEOUT = 1.0
+HOST = "127.0.0.1"
 
 
 class Sandbox:
@@ -26,19 +25,16 @@ class Sandbox:
         self,
         telegram_token: str,
         zalo_token: str,
-        host: str = "127.0.0.1",
         port: int = 0,
         poll_timeout_cap: float = 30.0,
     ) -> None:
-        self.host = host
         self.port = port
         self.url = ""
         self.files = FileStore()
         self.users = Users()
         self.telegram = TelegramEmulator(telegram_token, self.files, poll_timeout_cap)
         self.zalo = ZaloEmulator(zalo_token, self.files, poll_timeout_cap)
-        emulators: dict[str, BotEmulator] = {"telegram": self.telegram, "zalo": self.zalo}
-        self.control = Control(emulators, self.files, self.users, poll_timeout_cap)
+        self.control = Control(self.telegram, self.zalo, self.files, self.users, poll_timeout_cap)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -81,10 +77,10 @@ class Sandbox:
             await emulator.open()
         self._runner = web.AppRunner(self.build_app(), shutdown_timeout=SHUTDOWN_TIMEOUT)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, HOST, self.port)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://{_client_host(self.host)}:{port}"
+        self.url = f"http://{HOST}:{port}"
         self.files.base_url = self.url
         return self.url
 
@@ -95,14 +91,3 @@ class Sandbox:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-
-def _client_host(host: str) -> str:
-    """The host clients should use for a bind address (loopback for a wildcard bind)."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if address.is_unspecified:
-        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
-    return f"[{address}]" if address.version == 6 else str(address)

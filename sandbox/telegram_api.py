@@ -5,24 +5,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from yarl import URL
 
 from sandbox.common import (
     ApiError,
     ControlError,
-    FetchError,
     Fields,
     FileStore,
     StoredFile,
+    Upload,
     bad_request,
-    fetch,
     unix_s,
     webhook_url_ok,
 )
@@ -64,17 +61,6 @@ CHAT_ACTIONS = frozenset(
         "upload_video_note",
     }
 )
-SCOPE_TYPES = frozenset(
-    {
-        "default",
-        "all_private_chats",
-        "all_group_chats",
-        "all_chat_administrators",
-        "chat",
-        "chat_administrators",
-        "chat_member",
-    }
-)
 FILE_ID_PREFIX = {"photos": "AgAC", "documents": "BQAC", "stickers": "CAAC", "videos": "BAAC"}
 VIDEO_PLACEHOLDER = b"\x00\x00\x00\x18ftypmp42sandbox video"
 CONFLICT_WEBHOOK = (
@@ -90,7 +76,12 @@ NOT_MODIFIED = (
     "the same as a current content and reply markup of the message"
 )
 QUERY_TOO_OLD = "query is too old and response timeout expired or query ID is invalid"
-WRONG_FILE = "wrong file identifier/HTTP URL specified"
+# The bot uploads every file; sending by file_id or URL is not emulated.
+UPLOAD_ONLY = "the sandbox takes files as uploads only (no file_id or URL)"
+MIGRATED = "group chat was upgraded to a supergroup chat"
+# Supergroup ids are -100 followed by the channel id; migrations number theirs from here.
+SUPERGROUP_BASE = -1_000_000_000_000
+FIRST_CHANNEL_ID = 1_500_000_000
 DESCRIPTIONS = {
     400: "Bad Request: injected failure",
     401: "Unauthorized",
@@ -151,27 +142,22 @@ class TelegramEmulator(BotEmulator):
         self._allowed_updates: list[str] = []
         self._files: dict[str, TgFile] = {}
         self._paths: dict[str, TgFile] = {}
-        self._photo_sets: dict[str, list[dict[str, Any]]] = {}
-        self._documents: dict[str, dict[str, Any]] = {}
         self._callbacks: set[str] = set()
-        self._commands: dict[tuple[str, str], list[dict[str, str]]] = {}
         self._placeholders: dict[str, TgFile] = {}
+        # Upgraded groups: old chat id -> the supergroup's id.
+        self._migrated: dict[str, int] = {}
         handlers: dict[str, Handler] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
-            "getWebhookInfo": self._get_webhook_info,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
             "sendDocument": self._send_document,
             "editMessageText": self._edit_message_text,
-            "editMessageReplyMarkup": self._edit_message_reply_markup,
             "answerCallbackQuery": self._answer_callback_query,
             "getFile": self._get_file,
             "setMyCommands": self._set_my_commands,
-            "getMyCommands": self._get_my_commands,
-            "deleteMyCommands": self._delete_my_commands,
             "sendChatAction": self._send_chat_action,
         }
         # Telegram matches method names case-insensitively.
@@ -190,13 +176,17 @@ class TelegramEmulator(BotEmulator):
     def rate_limited(self, wait: float) -> ApiError:
         """Telegram's flood-wait error."""
         seconds = retry_seconds(wait)
-        return ApiError(429, f"Too Many Requests: retry after {seconds}", seconds)
+        return ApiError(429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds})
 
-    def default_description(self, code: int, retry_after: int | None) -> str:
+    def default_description(self, code: int, parameters: dict[str, Any]) -> str:
         """Telegram's usual wording for an error code."""
         if code == 429:
-            return f"Too Many Requests: retry after {retry_after}"
+            return f"Too Many Requests: retry after {parameters['retry_after']}"
         return DESCRIPTIONS.get(code, f"Error {code}")
+
+    def default_parameters(self, code: int) -> dict[str, Any]:
+        """A flood wait always names its retry_after."""
+        return {"retry_after": 1} if code == 429 else {}
 
     def accepts(self, update: dict[str, Any]) -> bool:
         """Honour `allowed_updates` from getUpdates/setWebhook."""
@@ -299,22 +289,6 @@ class TelegramEmulator(BotEmulator):
         existed, self.webhook = self.webhook is not None, None
         return ok(True, "Webhook was deleted" if existed else "Webhook is already deleted")
 
-    async def _get_webhook_info(self, p: Fields) -> dict[str, Any]:
-        hook = self.webhook
-        info: dict[str, Any] = {
-            "url": hook.url if hook else "",
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._pending),
-        }
-        if hook is not None:
-            info["max_connections"] = 40
-            if hook.last_error_date is not None:
-                info["last_error_date"] = hook.last_error_date
-                info["last_error_message"] = hook.last_error_message
-        if self._allowed_updates:
-            info["allowed_updates"] = self._allowed_updates
-        return ok(info)
-
     # ---- sending --------------------------------------------------------------------------
 
     def _chat_log(self, chat_id: int) -> ChatLog:
@@ -323,16 +297,21 @@ class TelegramEmulator(BotEmulator):
             chat.info = (
                 {"id": chat_id, "type": "private"}
                 if chat_id > 0
-                else {"id": chat_id, "type": "group", "title": ""}
+                else {"id": chat_id, "type": "group", "title": f"Nhóm {chat_id}"}
             )
         return chat
 
     def _target(self, p: Fields) -> ChatLog:
+        """The chat a send*/edit* call addresses; an upgraded group answers with its new id."""
         raw = p.require("chat_id", "chat_id is empty")
         try:
-            return self._chat_log(int(raw))
+            chat = self._chat_log(int(raw))
         except ValueError:
             raise bad_request("chat not found") from None
+        if chat.id in self._migrated:
+            parameters = {"migrate_to_chat_id": self._migrated[chat.id]}
+            raise ApiError(400, f"Bad Request: {MIGRATED}", parameters)
+        return chat
 
     def _formatted(self, p: Fields, name: str, limit: int, required: bool) -> str:
         raw = p.text(name) or ""
@@ -393,7 +372,7 @@ class TelegramEmulator(BotEmulator):
 
     async def _send_document(self, p: Fields) -> dict[str, Any]:
         chat = self._target(p)
-        document = await self._document_param(p)
+        document = self._document_param(p)
         url = self._file_url(document["file_id"])
         entry = Entry("bot", "document", file_url=url, filename=document["file_name"])
         return self._send(p, chat, {"document": document}, entry)
@@ -404,23 +383,17 @@ class TelegramEmulator(BotEmulator):
             raise bad_request("wrong parameter action in request")
         return ok(True)
 
-    async def _download(self, url: str) -> tuple[bytes, str]:
-        try:
-            return await fetch(self.http, url)
-        except FetchError:
-            raise bad_request("failed to get HTTP URL content") from None
+    @staticmethod
+    def _upload(p: Fields, name: str) -> Upload:
+        upload = p.upload(name)
+        if upload is not None:
+            return upload
+        if p.present(name):
+            raise bad_request(UPLOAD_ONLY)
+        raise bad_request(f"there is no {name} in the request")
 
     async def _photo_param(self, p: Fields) -> list[dict[str, Any]]:
-        upload = p.upload("photo")
-        if upload is not None:
-            data = upload.data
-        else:
-            reference = p.require("photo", "there is no photo in the request")
-            if reference in self._photo_sets:
-                return self._photo_sets[reference]
-            if not reference.startswith(("http://", "https://")):
-                raise bad_request(WRONG_FILE)
-            data, _ = await self._download(reference)
+        data = self._upload(p, "photo").data
         facts = await asyncio.to_thread(inspect_photo, data)
         if not facts.valid:
             raise bad_request("IMAGE_PROCESS_FAILED")
@@ -428,25 +401,15 @@ class TelegramEmulator(BotEmulator):
             raise bad_request("PHOTO_INVALID_DIMENSIONS")
         return self._store_photo(data, facts)
 
-    async def _document_param(self, p: Fields) -> dict[str, Any]:
-        upload = p.upload("document")
-        if upload is not None:
-            data, name = upload.data, upload.filename
-            mime = guess_mime(name, upload.content_type)
-        else:
-            reference = p.require("document", "there is no document in the request")
-            if reference in self._documents:
-                return self._documents[reference]
-            if not reference.startswith(("http://", "https://")):
-                raise bad_request(WRONG_FILE)
-            data, mime = await self._download(reference)
-            name = URL(reference).name or "file"
-        if not data:
+    def _document_param(self, p: Fields) -> dict[str, Any]:
+        upload = self._upload(p, "document")
+        if not upload.data:
             raise bad_request("file must be non-empty")
-        return self._store_document(data, name, mime)
+        mime = guess_mime(upload.filename, upload.content_type)
+        return self._store_document(upload.data, upload.filename, mime)
 
-    def _register(self, data: bytes, mime: str, folder: str, name: str | None = None) -> TgFile:
-        stored = self.files.put(data, mime, name)
+    def _register(self, data: bytes, mime: str, folder: str) -> TgFile:
+        stored = self.files.put(data, mime)
         path = f"{folder}/file_{len(self._files) + 1}{extension(mime)}"
         file_id = FILE_ID_PREFIX[folder] + secrets.token_urlsafe(30)
         tg_file = TgFile(file_id, unique_file_id(data), path, stored)
@@ -468,10 +431,7 @@ class TelegramEmulator(BotEmulator):
         if facts.thumb is not None:
             thumb = self._register(facts.thumb, "image/jpeg", "photos")
             smallest = self._photo_size(thumb, facts.thumb_width, facts.thumb_height)
-        sizes = [smallest, largest]
-        for size in sizes:
-            self._photo_sets[size["file_id"]] = sizes
-        return sizes
+        return [smallest, largest]
 
     @staticmethod
     def _photo_size(tg_file: TgFile, width: int, height: int) -> dict[str, Any]:
@@ -484,16 +444,14 @@ class TelegramEmulator(BotEmulator):
         }
 
     def _store_document(self, data: bytes, name: str, mime: str) -> dict[str, Any]:
-        tg_file = self._register(data, mime, "documents", name)
-        document = {
+        tg_file = self._register(data, mime, "documents")
+        return {
             "file_id": tg_file.file_id,
             "file_unique_id": tg_file.unique_id,
             "file_name": name,
             "mime_type": mime,
             "file_size": len(data),
         }
-        self._documents[tg_file.file_id] = document
-        return document
 
     # ---- editing and callbacks ------------------------------------------------------------
 
@@ -507,36 +465,25 @@ class TelegramEmulator(BotEmulator):
             raise bad_request("message to edit not found")
         if entry.sender != "bot":
             raise bad_request("message can't be edited")
+        if entry.kind != "text":
+            raise bad_request("there is no text in the message to edit")
         return chat, entry
 
-    def _apply_edit(
-        self, chat: ChatLog, entry: Entry, markup_value: Any, text: str | None = None
-    ) -> dict[str, Any]:
-        markup = parse_markup(markup_value, inline_only=True)
+    async def _edit_message_text(self, p: Fields) -> dict[str, Any]:
+        chat, entry = self._editable(p)
+        text = self._formatted(p, "text", TEXT_LIMIT, required=True)
+        markup = parse_markup(p.json("reply_markup"), inline_only=True)
         before = {key: value for key, value in entry.native.items() if key != "edit_date"}
         message = {key: value for key, value in before.items() if key != "reply_markup"}
-        if text is not None:
-            message["text"] = text
+        message["text"] = text
         if markup.echo is not None:
             message["reply_markup"] = markup.echo
         if message == before:
             raise bad_request(NOT_MODIFIED)
         message["edit_date"] = unix_s()
-        entry.native, entry.buttons, entry.edited = message, markup.buttons, True
-        entry.text = text if text is not None else entry.text
+        entry.native, entry.text, entry.buttons, entry.edited = message, text, markup.buttons, True
         self.transcript.bump(chat, entry)
         return ok(message)
-
-    async def _edit_message_text(self, p: Fields) -> dict[str, Any]:
-        chat, entry = self._editable(p)
-        if entry.kind != "text":
-            raise bad_request("there is no text in the message to edit")
-        text = self._formatted(p, "text", TEXT_LIMIT, required=True)
-        return self._apply_edit(chat, entry, p.json("reply_markup"), text)
-
-    async def _edit_message_reply_markup(self, p: Fields) -> dict[str, Any]:
-        chat, entry = self._editable(p)
-        return self._apply_edit(chat, entry, p.json("reply_markup"))
 
     async def _answer_callback_query(self, p: Fields) -> dict[str, Any]:
         query_id = p.text("callback_query_id")
@@ -573,25 +520,20 @@ class TelegramEmulator(BotEmulator):
 
     # ---- commands -------------------------------------------------------------------------
 
-    def _scope_key(self, p: Fields) -> tuple[str, str]:
-        scope = p.mapping("scope") or {"type": "default"}
-        if scope.get("type") not in SCOPE_TYPES:
-            raise bad_request("can't parse BotCommandScope JSON object")
-        language = p.text("language_code") or ""
-        if language and not LANGUAGE_RE.fullmatch(language):
-            raise bad_request("LANG_CODE_INVALID")
-        return json.dumps(scope, sort_keys=True), language
-
     async def _set_my_commands(self, p: Fields) -> dict[str, Any]:
+        """Validate the menu as Telegram does; tests read what was set from the call log."""
         commands = p.json("commands")
         if not isinstance(commands, list) or len(commands) > 100:
             raise bad_request("can't parse commands JSON object")
-        key = self._scope_key(p)
-        self._commands[key] = [self._command(command) for command in commands]
+        for command in commands:
+            self._check_command(command)
+        language = p.text("language_code") or ""
+        if language and not LANGUAGE_RE.fullmatch(language):
+            raise bad_request("LANG_CODE_INVALID")
         return ok(True)
 
     @staticmethod
-    def _command(command: Any) -> dict[str, str]:
+    def _check_command(command: Any) -> None:
         if not isinstance(command, dict):
             raise bad_request("can't parse BotCommand JSON object")
         name, description = command.get("command"), command.get("description")
@@ -599,14 +541,6 @@ class TelegramEmulator(BotEmulator):
             raise bad_request("BOT_COMMAND_INVALID")
         if not isinstance(description, str) or not 1 <= len(description) <= 256:
             raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
-        return {"command": name, "description": description}
-
-    async def _get_my_commands(self, p: Fields) -> dict[str, Any]:
-        return ok(self._commands.get(self._scope_key(p), []))
-
-    async def _delete_my_commands(self, p: Fields) -> dict[str, Any]:
-        self._commands.pop(self._scope_key(p), None)
-        return ok(True)
 
     # ---- simulated users (control API) ----------------------------------------------------
 
@@ -614,9 +548,41 @@ class TelegramEmulator(BotEmulator):
         """A Telegram update for a simulated user's action."""
         user = self._user(body, name)
         if kind == "callback_data":
-            payload = {"callback_query": self._callback_query(body, user)}
-        else:
-            payload = {"message": await self._user_message(kind, body, user)}
+            return self._update({"callback_query": self._callback_query(body, user)})
+        chat = self._user_chat(body, user)
+        content, entry = await self._user_content(kind, body, user)
+        return self._update({"message": self._user_message(chat, user, content, entry)})
+
+    async def migrate(self, chat_id: str, body: Fields, name: str) -> dict[str, Any]:
+        """Upgrade a group to a supergroup as a simulated user does; return the delivery."""
+        user = self._user(body, name)
+        group = self._group_to_upgrade(chat_id)
+        new_id = SUPERGROUP_BASE - FIRST_CHANNEL_ID - len(self._migrated)
+        info = {"id": new_id, "type": "supergroup", "title": group.info["title"]}
+        self.transcript.chat(str(new_id), info)
+        content = {"migrate_to_chat_id": new_id}
+        entry = Entry("user", "migrated", text=f"upgraded to supergroup {new_id}")
+        message = self._user_message(group, user, content, entry)
+        self._migrated[group.id] = new_id
+        return {**await self.deliver(self._update({"message": message})), **content}
+
+    def _group_to_upgrade(self, chat_id: str) -> ChatLog:
+        try:
+            number = int(chat_id)
+        except ValueError:
+            raise ControlError("a Telegram chat id is an integer") from None
+        chat = self._chat_log(number) if number < 0 else None
+        if chat is None or chat.info["type"] != "group":
+            raise ControlError(f"chat {chat_id} is not a group, so it cannot be upgraded")
+        self._refuse_migrated(chat.id)
+        return chat
+
+    def _refuse_migrated(self, chat_id: str) -> None:
+        if chat_id in self._migrated:
+            new_id = self._migrated[chat_id]
+            raise ControlError(f"group {chat_id} was upgraded to supergroup {new_id}")
+
+    def _update(self, payload: dict[str, Any]) -> dict[str, Any]:
         self._last_update_id += 1
         return {"update_id": self._last_update_id, **payload}
 
@@ -625,32 +591,31 @@ class TelegramEmulator(BotEmulator):
         user_id = body.require("user_id")
         if not DIGITS_RE.fullmatch(user_id):
             raise ControlError("a Telegram user_id is digits only")
-        user: dict[str, Any] = {"id": int(user_id), "is_bot": False, "first_name": name}
-        for optional in ("last_name", "username"):
-            if value := body.text(optional):
-                user[optional] = value
-        user["language_code"] = body.text("language_code") or "vi"
-        return user
+        return {
+            "id": int(user_id),
+            "is_bot": False,
+            "first_name": name,
+            "language_code": body.text("language_code") or "vi",
+        }
 
     def _user_chat(self, body: Fields, user: dict[str, Any]) -> ChatLog:
         chat_type = (body.text("chat_type") or "private").lower()
         if chat_type == "private":
-            names = ("first_name", "last_name", "username")
-            info: dict[str, Any] = {"id": user["id"], "type": "private"}
-            info.update((key, user[key]) for key in names if key in user)
-        elif chat_type in {"group", "supergroup"}:
-            chat_id = body.integer("chat_id")
-            if chat_id is None:
-                raise ControlError("chat_id is required for group chats")
-            title = body.text("chat_title") or f"Nhóm {chat_id}"
-            info = {"id": chat_id, "type": chat_type, "title": title}
-        else:
+            info = {"id": user["id"], "type": "private", "first_name": user["first_name"]}
+            return self.transcript.chat(str(user["id"]), info)
+        if chat_type not in {"group", "supergroup"}:
             raise ControlError("chat_type must be private, group or supergroup")
-        return self.transcript.chat(str(info["id"]), info)
+        chat_id = body.integer("chat_id")
+        if chat_id is None or chat_id >= 0:
+            raise ControlError("group chats need a negative chat_id")
+        chat = self._chat_log(chat_id)
+        self._refuse_migrated(chat.id)
+        chat.info = {**chat.info, "type": chat_type}
+        return chat
 
-    async def _user_message(self, kind: str, body: Fields, user: dict[str, Any]) -> dict[str, Any]:
-        chat = self._user_chat(body, user)
-        content, entry = await self._user_content(kind, body, user)
+    def _user_message(
+        self, chat: ChatLog, user: dict[str, Any], content: dict[str, Any], entry: Entry
+    ) -> dict[str, Any]:
         message = {
             "message_id": chat.next_number(),
             "from": user,
@@ -719,13 +684,11 @@ class TelegramEmulator(BotEmulator):
     def _in_contact(body: Fields, user: dict[str, Any]) -> tuple[dict[str, Any], Entry]:
         spec = Fields(body.mapping("contact") or {}, ControlError)
         phone = spec.require("phone_number")
-        contact: dict[str, Any] = {
+        contact = {
             "phone_number": phone,
             "first_name": spec.text("first_name") or user["first_name"],
             "user_id": spec.integer("user_id") or user["id"],
         }
-        if last_name := spec.text("last_name"):
-            contact["last_name"] = last_name
         return {"contact": contact}, Entry("user", "contact", text=phone)
 
     @staticmethod
@@ -770,6 +733,7 @@ class TelegramEmulator(BotEmulator):
 
     def _callback_query(self, body: Fields, user: dict[str, Any]) -> dict[str, Any]:
         chat_id = body.text("chat_id") or str(user["id"])
+        self._refuse_migrated(chat_id)
         message_id = body.require("message_id")
         entry = self.transcript.find(chat_id, message_id)
         if entry is None or entry.sender != "bot":

@@ -9,7 +9,6 @@ from typing import Any
 from sandbox.common import (
     ApiError,
     ControlError,
-    FailRule,
     FetchError,
     Fields,
     FileStore,
@@ -67,11 +66,9 @@ class ZaloEmulator(BotEmulator):
             "getUpdates": self._get_updates,
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
-            "getWebhookInfo": self._get_webhook_info,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
             "sendChatAction": self._send_chat_action,
-            "sendSticker": self._send_sticker,
         }
 
     # ---- BotEmulator hooks ----------------------------------------------------------------
@@ -88,19 +85,13 @@ class ZaloEmulator(BotEmulator):
         """Zalo's only throttling error."""
         return ApiError(429, "Quota exceeded")
 
-    def default_description(self, code: int, retry_after: int | None) -> str:
+    def default_description(self, code: int, parameters: dict[str, Any]) -> str:
         """Zalo's documented wording for an error code."""
         return DESCRIPTIONS.get(code, f"Error {code}")
 
     def error_status(self, error: ApiError) -> int:
         """Zalo seems to send errors with HTTP 200; `http_errors` switches to real statuses."""
         return error.code if self.http_errors else 200
-
-    def injected(self, rule: FailRule) -> ApiError:
-        """Zalo errors carry no retry_after."""
-        error = super().injected(rule)
-        error.retry_after = None
-        return error
 
     def webhook_body(self, update: dict[str, Any]) -> dict[str, Any]:
         """Bare `{event_name, message}` or, per config, wrapped in `{ok, result}`."""
@@ -166,10 +157,6 @@ class ZaloEmulator(BotEmulator):
         self.webhook = None
         return ok({"url": "", "updated_at": unix_ms()})
 
-    async def _get_webhook_info(self, p: Fields) -> dict[str, Any]:
-        hook = self.webhook
-        return ok({"url": hook.url if hook else "", "updated_at": hook.updated_at if hook else 0})
-
     def _target(self, p: Fields) -> ChatLog:
         chat_id = p.require("chat_id", "chat_id is required")
         chat = self.transcript.chat(chat_id)
@@ -210,11 +197,6 @@ class ZaloEmulator(BotEmulator):
         else:
             entry.file_url = self.files.url(self.files.put(data, mime))
         return self._sent(chat, entry)
-
-    async def _send_sticker(self, p: Fields) -> dict[str, Any]:
-        chat = self._target(p)
-        sticker = p.require("sticker", "sticker is required")
-        return self._sent(chat, Entry("bot", "sticker", text=sticker))
 
     async def _send_chat_action(self, p: Fields) -> dict[str, Any]:
         self._target(p)

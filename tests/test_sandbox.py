@@ -16,6 +16,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
+    TelegramMigrateToChat,
     TelegramNotFound,
     TelegramRetryAfter,
     TelegramUnauthorizedError,
@@ -23,7 +24,6 @@ from aiogram.exceptions import (
 from aiogram.methods.base import TelegramMethod
 from aiogram.types import (
     BotCommand,
-    BotCommandScopeAllPrivateChats,
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -33,12 +33,15 @@ from aiogram.types import (
 from aiohttp import web
 from PIL import Image
 
+from bot.app import SANDBOX_TELEGRAM_TOKEN as TG_TOKEN
+from bot.app import SANDBOX_ZALO_TOKEN as ZALO_TOKEN
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 
-TG_TOKEN = "123456:TEST-telegram"
-ZALO_TOKEN = "987654321:test-zalo-secret"
+BOT_ID = int(TG_TOKEN.partition(":")[0])
 ZALO_USER = "6ede9afa66b88fe6d6a9"
+ZALO_GROUP = "c0ffee00c0ffee00c0ff"
+MIGRATED = "Bad Request: group chat was upgraded to a supergroup chat"
 
 
 def jpeg(width: int = 800, height: int = 600, color: str = "red") -> bytes:
@@ -56,14 +59,6 @@ class Receiver:
     image: bytes = field(default_factory=jpeg)
     posts: list[tuple[dict[str, str], Any]] = field(default_factory=list)
     status: int = 200
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    sb = Sandbox(TG_TOKEN, ZALO_TOKEN, poll_timeout_cap=1.0)
-    await sb.start()
-    yield sb
-    await sb.stop()
 
 
 @pytest.fixture
@@ -112,7 +107,7 @@ async def zalo_call(
 
 async def test_aiogram_round_trip_text_keyboard_and_callback(bot: Bot, tg: SandboxClient) -> None:
     me = await bot.get_me()
-    assert me.id == 123456 and me.is_bot and me.username
+    assert me.id == BOT_ID and me.is_bot and me.username
 
     sent = await tg.send("42", display_name="Nguyễn An", text="/start cp_abc")
     assert sent["delivery"] == "queued"
@@ -168,6 +163,8 @@ async def test_photo_upload_get_file_and_download(bot: Bot, tg: SandboxClient) -
     assert entry["kind"] == "photo" and entry["file_url"]
     with pytest.raises(TelegramBadRequest, match="IMAGE_PROCESS_FAILED"):
         await bot.send_photo(42, BufferedInputFile(b"not an image", "x.jpg"))
+    with pytest.raises(TelegramBadRequest, match="uploads only"):
+        await bot.send_photo(42, sent.photo[-1].file_id)
 
 
 async def test_documents_and_reply_keyboards(bot: Bot, tg: SandboxClient, sandbox: Sandbox) -> None:
@@ -218,9 +215,9 @@ async def test_edits_bump_the_transcript(bot: Bot, tg: SandboxClient) -> None:
     with pytest.raises(TelegramBadRequest, match="message is not modified"):
         await bot.edit_message_text(text="Đã chọn 1", chat_id=7, message_id=sent.message_id)
     with pytest.raises(TelegramBadRequest, match="message to edit not found"):
-        await bot.edit_message_reply_markup(chat_id=7, message_id=999, reply_markup=keyboard)
-    await bot.edit_message_reply_markup(
-        chat_id=7, message_id=sent.message_id, reply_markup=keyboard
+        await bot.edit_message_text(text="?", chat_id=7, message_id=999)
+    await bot.edit_message_text(
+        text="Chọn lại", chat_id=7, message_id=sent.message_id, reply_markup=keyboard
     )
     [entry] = await tg.wait_for("7")
     assert entry["buttons"] == [[{"label": "1", "data": "one"}]]
@@ -231,7 +228,7 @@ async def test_telegram_error_shapes(
     bot: Bot, sandbox: Sandbox, http: httpx.AsyncClient, tg: SandboxClient
 ) -> None:
     wrong = Bot(
-        "123456:WRONG",
+        f"{BOT_ID}:WRONG",
         session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.telegram_api_base)),
     )
     with pytest.raises(TelegramUnauthorizedError):
@@ -255,10 +252,12 @@ async def test_telegram_error_shapes(
     }
     too_long = await http.post(f"{base}/sendMessage", data={"chat_id": "1", "text": "x" * 4097})
     assert too_long.json()["description"] == "Bad Request: message is too long"
-    caption = await http.get(
-        f"{base}/sendPhoto", params={"chat_id": 1, "photo": "nope", "caption": "c" * 1025}
+    by_url = await http.get(
+        f"{base}/sendPhoto", params={"chat_id": 1, "photo": "https://example.com/a.jpg"}
     )
-    assert caption.status_code == 400
+    assert by_url.status_code == 400 and "uploads only" in by_url.json()["description"]
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_photo(1, BufferedInputFile(jpeg(), "a.jpg"), caption="c" * 1025)
     with pytest.raises(TelegramBadRequest, match="can't parse entities"):
         await bot.send_message(1, "<Nguyễn> xin chào", parse_mode="HTML")
 
@@ -287,8 +286,6 @@ async def test_telegram_webhook_delivery_and_conflict(
     )
     with pytest.raises(TelegramConflictError):
         await bot.get_updates()
-    info = await bot.get_webhook_info()
-    assert info.url == f"{receiver.url}/hook" and info.pending_update_count == 0
 
     result = await tg.send("42", text="xin chào")
     assert result["webhook_status"] == 200 and result["delivery"] == "webhook"
@@ -325,30 +322,161 @@ async def test_allowed_updates_and_raw_duplicates(bot: Bot, tg: SandboxClient) -
     assert pressed["delivery"] == "filtered"
 
 
-async def test_bot_commands_per_scope_and_language(bot: Bot) -> None:
+async def test_bot_commands_and_chat_actions(bot: Bot, tg: SandboxClient) -> None:
     commands = [BotCommand(command="khaibao", description="Khai báo y tế")]
     assert await bot.set_my_commands(commands, language_code="vi")
-    scope = BotCommandScopeAllPrivateChats()
-    await bot.set_my_commands([BotCommand(command="help", description="Help")], scope=scope)
-    vietnamese = await bot.get_my_commands(language_code="vi")
-    assert [(c.command, c.description) for c in vietnamese] == [("khaibao", "Khai báo y tế")]
-    assert await bot.get_my_commands() == []
-    assert [c.command for c in await bot.get_my_commands(scope=scope)] == ["help"]
-    assert await bot.delete_my_commands(language_code="vi")
-    assert await bot.get_my_commands(language_code="vi") == []
+    [call] = await tg.calls("setMyCommands")
+    assert call["params"]["language_code"] == "vi"
+    assert call["params"]["commands"] == [{"command": "khaibao", "description": "Khai báo y tế"}]
     with pytest.raises(TelegramBadRequest, match="BOT_COMMAND_INVALID"):
         await bot.set_my_commands([BotCommand(command="Bad Command", description="x")])
+    with pytest.raises(TelegramBadRequest, match="LANG_CODE_INVALID"):
+        await bot.set_my_commands(commands, language_code="vie")
     assert await bot.send_chat_action(42, "typing")
+    with pytest.raises(TelegramBadRequest, match="wrong parameter action"):
+        await bot.send_chat_action(42, "dancing")
+
+
+async def test_group_migrates_to_a_supergroup(
+    bot: Bot, tg: SandboxClient, http: httpx.AsyncClient
+) -> None:
+    await tg.send("42", display_name="Cán bộ", text="/baocao", chat_type="group", chat_id="-555")
+    [asked] = await bot.get_updates(timeout=0)
+    before = await bot.send_message(-555, "Báo cáo tuần")
+
+    migrated = await tg.migrate("-555", "42")
+    new_id = migrated["migrate_to_chat_id"]
+    assert str(new_id).startswith("-100") and len(str(new_id)) == 14
+    assert migrated["delivery"] == "queued"
+    service = migrated["update"]["message"]
+    assert service.keys() == {"message_id", "date", "chat", "from", "migrate_to_chat_id"}
+    assert service["chat"] == {"id": -555, "type": "group", "title": "Nhóm -555"}
+    assert (service["from"]["id"], service["from"]["first_name"]) == (42, "Cán bộ")
+    [update] = await bot.get_updates(offset=asked.update_id + 1, timeout=0)
+    assert update.message is not None and update.message.migrate_to_chat_id == new_id
+
+    with pytest.raises(TelegramMigrateToChat) as raised:
+        await bot.send_message(-555, "vẫn gửi nhóm cũ")
+    assert raised.value.migrate_to_chat_id == new_id
+    with pytest.raises(TelegramMigrateToChat):
+        await bot.edit_message_text(text="sửa", chat_id=-555, message_id=before.message_id)
+    with pytest.raises(TelegramMigrateToChat):
+        await bot.send_photo(-555, BufferedInputFile(jpeg(), "a.jpg"))
+    with pytest.raises(TelegramMigrateToChat):
+        await bot.send_chat_action(-555, "typing")
+    raw = await http.post(
+        f"/telegram/bot{TG_TOKEN}/sendMessage", json={"chat_id": "-555", "text": "x"}
+    )
+    assert raw.status_code == 400
+    assert raw.json() == {
+        "ok": False,
+        "error_code": 400,
+        "description": MIGRATED,
+        "parameters": {"migrate_to_chat_id": new_id},
+    }
+
+    await bot.send_message(new_id, "Chào siêu nhóm")
+    [shown] = await tg.wait_for(str(new_id))
+    assert shown["text"] == "Chào siêu nhóm"
+    said = await tg.send("42", text="/baocao", chat_type="supergroup", chat_id=str(new_id))
+    chat = said["update"]["message"]["chat"]
+    assert chat == {"id": new_id, "type": "supergroup", "title": "Nhóm -555"}
+    old = await http.get("/control/telegram/chats/-555/messages", params={"include_user": "true"})
+    assert [entry["kind"] for entry in old.json()["messages"]] == ["text", "text", "migrated"]
+
+
+async def test_migration_is_refused_where_telegram_would_refuse_it(
+    tg: SandboxClient, zl: SandboxClient, http: httpx.AsyncClient
+) -> None:
+    new_id = (await tg.migrate("-7", "42"))["migrate_to_chat_id"]
+    refused = [
+        (f"/control/telegram/chats/{new_id}/migrate", {"user_id": "42"}),  # a supergroup
+        ("/control/telegram/chats/42/migrate", {"user_id": "42"}),  # a private chat
+        ("/control/telegram/chats/x/migrate", {"user_id": "42"}),
+        ("/control/telegram/chats/-8/migrate", {}),
+        (
+            "/control/telegram/send",
+            {"user_id": "42", "text": "hi", "chat_type": "group", "chat_id": -7},
+        ),
+    ]
+    for path, body in refused:
+        response = await http.post(path, json=body)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"]
+    again = await http.post("/control/telegram/chats/-7/migrate", json={"user_id": "42"})
+    assert f"upgraded to supergroup {new_id}" in again.json()["error"]
+    with pytest.raises(AssertionError, match="404"):
+        await zl.migrate(ZALO_USER, ZALO_USER)
+
+
+async def test_migration_reaches_a_webhook(bot: Bot, tg: SandboxClient, receiver: Receiver) -> None:
+    await bot.set_webhook(f"{receiver.url}/hook", secret_token="s3cr3t")
+    migrated = await tg.migrate("-31", "42")
+    assert (migrated["delivery"], migrated["webhook_status"]) == ("webhook", 200)
+    [(_, body)] = receiver.posts
+    assert body["message"]["migrate_to_chat_id"] == migrated["migrate_to_chat_id"]
+
+
+async def test_injected_failures_carry_parameters(
+    bot: Bot, tg: SandboxClient, zl: SandboxClient, http: httpx.AsyncClient
+) -> None:
+    parameters = {"migrate_to_chat_id": -1001234567890}
+    await tg.configure(
+        fail={
+            "method": "sendMessage",
+            "error_code": 400,
+            "description": MIGRATED,
+            "parameters": parameters,
+        }
+    )
+    with pytest.raises(TelegramMigrateToChat) as raised:
+        await bot.send_message(-12, "x")
+    assert raised.value.migrate_to_chat_id == -1001234567890
+
+    await tg.configure(fail={"method": "sendMessage", "error_code": 429})
+    flood = await http.post(
+        f"/telegram/bot{TG_TOKEN}/sendMessage", json={"chat_id": 1, "text": "x"}
+    )
+    assert flood.json()["parameters"] == {"retry_after": 1}
+
+    await zl.configure(
+        fail={"method": "sendMessage", "error_code": 429, "parameters": {"retry_after": 5}}
+    )
+    quota = await zalo_call(http, "sendMessage", chat_id=ZALO_USER, text="hi")
+    assert quota.json() == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Quota exceeded",
+        "parameters": {"retry_after": 5},
+    }
 
 
 # ---- Zalo -----------------------------------------------------------------------------------
+
+
+async def test_zalo_user_in_a_group_chat(http: httpx.AsyncClient, zl: SandboxClient) -> None:
+    sent = await zl.send(
+        ZALO_USER, display_name="Ted", text="/baocao", chat_type="GROUP", chat_id=ZALO_GROUP
+    )
+    message = sent["update"]["message"]
+    assert message["chat"] == {"id": ZALO_GROUP, "chat_type": "GROUP"}
+    assert message["from"] == {"id": ZALO_USER, "display_name": "Ted", "is_bot": False}
+    polled = (await zalo_call(http, "getUpdates", timeout=0)).json()["result"]
+    assert polled == sent["update"]
+
+    assert (await zalo_call(http, "sendMessage", chat_id=ZALO_GROUP, text="Đã nhận")).json()["ok"]
+    [reply] = await zl.wait_for(ZALO_GROUP)
+    assert reply["text"] == "Đã nhận"
+    private = (await zl.send(ZALO_USER, text="riêng"))["update"]["message"]["chat"]
+    assert private == {"id": ZALO_USER, "chat_type": "PRIVATE"}
 
 
 async def test_zalo_get_updates_returns_one_object_then_408(
     http: httpx.AsyncClient, zl: SandboxClient
 ) -> None:
     me = (await zalo_call(http, "getMe")).json()
-    assert me["result"]["id"] == "987654321" and me["result"]["account_type"] == "BASIC"
+    assert me["result"]["id"] == ZALO_TOKEN.partition(":")[0]
+    assert me["result"]["account_type"] == "BASIC"
 
     await zl.send(ZALO_USER, display_name="Ted", text="Xin chào")
     await zl.send(ZALO_USER, photo=jpeg(), caption="ảnh")
@@ -421,10 +549,8 @@ async def test_zalo_webhook_wrapped_and_bare(
     assert first == bare["update"] and first["event_name"] == "message.text.received"
     assert second == {"ok": True, "result": wrapped["update"]}
 
-    info = (await zalo_call(http, "getWebhookInfo")).json()["result"]
-    assert info["url"] == f"{receiver.url}/hook"
-    assert (await http.get("/control/zalo/webhook")).json()["secret"] == "secret-123"
     assert (await zalo_call(http, "deleteWebhook")).json()["result"]["url"] == ""
+    assert (await zalo_call(http, "getUpdates", timeout=0)).json()["error_code"] == 408
 
 
 async def test_zalo_send_photo_fetches_the_url(
@@ -459,6 +585,9 @@ async def test_control_rejects_malformed_requests(http: httpx.AsyncClient) -> No
         ("/control/telegram/config", b'{"rate_limit_per_s": "fast"}'),
         ("/control/telegram/config", b'{"http_errors": true}'),
         ("/control/zalo/config", b'{"fail": [1]}'),
+        ("/control/zalo/config", b'{"fail": {"method": "*", "parameters": [1]}}'),
+        ("/control/zalo/send", b'{"user_id": "u", "text": "hi", "chat_type": "group"}'),
+        ("/control/zalo/send", b'{"user_id": "u", "text": "hi", "chat_type": "channel"}'),
     ]
     for path, body in cases:
         response = await http.post(path, content=body)
@@ -504,10 +633,10 @@ async def test_second_poller_group_chats_and_targeted_failures(
     assert (await older).json()["description"].startswith("Conflict: terminated by other")
 
     group = await tg.send(
-        "42", text="/baocao@khaibao_sandbox_bot", chat_type="group", chat_id="-100", chat_title="Xã"
+        "42", text="/baocao@khaibao_sandbox_bot", chat_type="group", chat_id="-100"
     )
     chat = group["update"]["message"]["chat"]
-    assert chat == {"id": -100, "type": "group", "title": "Xã"}
+    assert chat == {"id": -100, "type": "group", "title": "Nhóm -100"}
     entity = group["update"]["message"]["entities"][0]
     assert entity["length"] == len("/baocao@khaibao_sandbox_bot")
 
