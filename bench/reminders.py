@@ -3,8 +3,11 @@ answers 429 above 30 messages/s: does the last reminder land before its target, 
 
 The fan-out is timed like the scheduler does it: to finish by `target`, it starts
 `count / rate + margin` before it, so every message is enqueued with that start as `not_before`.
+Every k-th case (`--declare-every`) declares after the enqueue: the dispatcher, asking
+`skip_declared` before each batch, must drop their reminders; the bench prints what that check
+costs per batch (it reads every declaration of the window).
 
-Run: .venv/bin/python -m bench.reminders [--count 10000] [--rate 25]
+Run: .venv/bin/python -m bench.reminders [--count 10000] [--rate 25] [--declare-every 2]
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import argparse
 import asyncio
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -24,10 +28,12 @@ from bot.app import SANDBOX_TELEGRAM_TOKEN
 from bot.channels.telegram import TelegramChannel
 from core.channel import Platform
 from core.clock import SystemClock
-from core.models import OutgoingMessage
+from core.models import Answers, Declaration, OutboxEntry, OutgoingMessage
+from core.ports import Declarations
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
-from scheduler.dispatch import Dispatcher
+from scheduler.dispatch import Dispatcher, Obsolete
+from scheduler.reminders import skip_declared
 from storage.database import Storage
 from storage.documents import Document
 
@@ -37,20 +43,57 @@ MARGIN = timedelta(seconds=30)  # the fan-out starts this long before it strictl
 FIRST_CHAT = 800_000_000
 PROGRESS_EVERY = 10.0
 STALL_LIMIT = 120.0  # give up when nothing was delivered for this long
+DAY, SLOT = date(2026, 11, 27), "12:00"
+DECLARE_CONCURRENCY = 50
 
 
 def reminders(count: int, start: datetime) -> list[OutgoingMessage]:
     """One reminder per case, each to its own chat, none before `start`."""
     return [
         OutgoingMessage(
-            key=f"remind:case{n}:2026-11-27:noon:due",
+            key=f"remind:case{n}:{DAY}:{SLOT}:due",
             platform=Platform.TELEGRAM,
             chat_id=str(FIRST_CHAT + n),
-            text=f"Nhắc khai báo y tế trước 12:00 (hồ sơ {n})",
+            text=f"Nhắc khai báo y tế trước {SLOT} (hồ sơ {n})",
             not_before=start,
+            skip_if_declared=f"case{n}/{DAY}/{SLOT}",
         )
         for n in range(count)
     ]
+
+
+async def declare(declarations: Declarations, cases: Sequence[int], at: datetime) -> None:
+    """These cases declare for the window, a few at a time."""
+    for first in range(0, len(cases), DECLARE_CONCURRENCY):
+        chunk = cases[first : first + DECLARE_CONCURRENCY]
+        await asyncio.gather(*(declarations.add(declaration(n, at)) for n in chunk))
+
+
+def declaration(n: int, at: datetime) -> Declaration:
+    """Case `n`'s declaration for the window."""
+    return Declaration(
+        id=f"d{n}",
+        receipt=f"R{n}",
+        case_id=f"case{n}",
+        area="bench",
+        local_date=DAY,
+        slot=SLOT,
+        timing="on_time",
+        answers=Answers(),
+        submitted_at=at,
+    )
+
+
+def timed_check(check: Obsolete, sink: list[float]) -> Obsolete:
+    """`check`, recording how long each call takes."""
+
+    async def obsolete(entries: Sequence[OutboxEntry]) -> set[str]:
+        started = time.perf_counter()
+        unwanted = await check(entries)
+        sink.append(time.perf_counter() - started)
+        return unwanted
+
+    return obsolete
 
 
 async def wait_for_delivery(control: SandboxClient, count: int) -> None:
@@ -78,15 +121,20 @@ def busiest_second(times: list[float]) -> int:
 
 
 def report(
-    calls: list[dict[str, Any]], messages: list[OutgoingMessage], target: datetime, enqueue: float
+    calls: list[dict[str, Any]],
+    messages: list[OutgoingMessage],
+    declared: set[str],
+    target: datetime,
+    enqueue: float,
 ) -> None:
     """Print the fan-out's figures from the emulator's call log."""
     ok = [call for call in calls if call["ok"]]
     times = sorted(call["time"] for call in ok)
     per_chat = Counter(call["params"]["chat_id"] for call in ok)
-    lost = sum(1 for m in messages if per_chat[m.chat_id] == 0)
+    lost = sum(1 for m in messages if m.chat_id not in declared and per_chat[m.chat_id] == 0)
     duplicated = sum(n - 1 for n in per_chat.values())
     stray = len(set(per_chat) - {m.chat_id for m in messages})
+    to_declared = sum(1 for chat_id in declared if per_chat[chat_id])
     span = times[-1] - times[0] if len(times) > 1 else 0.0
     gaps = [later - earlier for earlier, later in pairwise(times)] or [0.0]
     print(f"enqueue                      {enqueue:>8.1f} s  for {len(messages)} messages")
@@ -99,10 +147,12 @@ def report(
         print(f"last reminder landed         {abs(slack):>8.1f} s {verdict} its target")
     print(f"429 answers                  {sum(call['error_code'] == 429 for call in calls):>6}")
     print(f"lost / duplicated / stray    {lost:>6} / {duplicated} / {stray}")
+    print(f"sent to who declared         {to_declared:>6} of {len(declared)}")
 
 
-async def fan_out(uri: str, sandbox: Sandbox, count: int, rate: float) -> None:
-    """Enqueue `count` reminders with a computed start, dispatch them, report."""
+async def fan_out(uri: str, sandbox: Sandbox, count: int, rate: float, every: int) -> None:
+    """Enqueue `count` reminders with a computed start, let every `every`-th case declare,
+    dispatch, report."""
     control = SandboxClient(sandbox.url, "telegram")
     await control.configure(rate_limit_per_s=PLATFORM_LIMIT)
     client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
@@ -119,6 +169,11 @@ async def fan_out(uri: str, sandbox: Sandbox, count: int, rate: float) -> None:
     began = time.perf_counter()
     await storage.outbox.enqueue(messages)
     enqueue = time.perf_counter() - began
+    declaring = range(0, count, every) if every else range(0)
+    await declare(storage.declarations, declaring, clock.now())
+    declared = {str(FIRST_CHAT + n) for n in declaring}
+    print(f"{len(declared)} cases declared after the enqueue", flush=True)
+    checks: list[float] = []
     dispatcher = Dispatcher(
         Platform.TELEGRAM,
         channel,
@@ -128,12 +183,15 @@ async def fan_out(uri: str, sandbox: Sandbox, count: int, rate: float) -> None:
         clock,
         rate,
         holder="bench",
+        obsolete=timed_check(skip_declared(storage.declarations), checks),
     )
     running = asyncio.create_task(dispatcher.run())
-    await wait_for_delivery(control, count)
+    await wait_for_delivery(control, count - len(declared))
     await dispatcher.stop()
     await running
-    report(await control.calls("sendMessage"), messages, target, enqueue)
+    report(await control.calls("sendMessage"), messages, declared, target, enqueue)
+    if checks:
+        print(Figures("declared check per batch", checks, sum(checks)).line())
     await channel.close()
     await control.aclose()
     await client.close()
@@ -144,9 +202,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=25.0)
+    parser.add_argument("--declare-every", type=int, default=2, help="0: nobody declares")
     args = parser.parse_args()
     async with database_and_emulators() as (uri, sandbox):
-        await fan_out(uri, sandbox, args.count, args.rate)
+        await fan_out(uri, sandbox, args.count, args.rate, args.declare_every)
 
 
 if __name__ == "__main__":

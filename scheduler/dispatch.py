@@ -14,6 +14,16 @@ sent and its outcomes are stored right after, and `stop()` lets the sends in pro
 stores them. A process that dies mid-batch leaves the batch claimed: after the claim ends, the
 next holder sends again the messages whose outcome was not stored, at most one batch (the
 at-least-once edge). A photo with buttons is two calls; a failure between them repeats the photo.
+
+Right before a claimed batch is sent, `obsolete` names the messages no longer wanted (a reminder
+to declare, to someone who has declared since): they are settled as skipped, never sent.
+
+Throttling: Telegram's 429 names a wait for one chat, so only that chat's messages wait (in
+memory, and the throttled message's `next_at`) and no attempt is counted; Zalo's names none, so
+the message counts an attempt with the usual backoff and the whole platform pauses, longer
+after each 429 in a row. A Telegram group that became a supergroup moves: the chat's pending
+messages are retargeted to the new chat id, sent there in the next pass, and `on_migrated` is
+told once.
 """
 
 from __future__ import annotations
@@ -22,18 +32,20 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.channel import Blocked, ChannelError, Outbound, Platform, RetryLater
+from core.channel import Blocked, ChannelError, ChatMigrated, Outbound, Platform, RetryLater
 from core.models import OutboxEntry, OutboxStatus, Priority
 from core.ports import Clock, Leases, OutboxQueue, PhotoStore
 
 log = logging.getLogger(__name__)
 
 OnBlocked = Callable[[Platform, str], Awaitable[None]]
+OnMigrated = Callable[[Platform, str, str], Awaitable[None]]  # platform, old chat id, new chat id
+Obsolete = Callable[[Sequence[OutboxEntry]], Awaitable[set[str]]]  # keys no longer wanted
 
 LANES = sorted(Priority)  # emergency first
 LEASE_TTL = timedelta(seconds=30)
@@ -46,6 +58,9 @@ MISSING_GRACE = timedelta(seconds=60)
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_CAP = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
+# A 429 naming no wait (Zalo's quota) pauses the platform this long, doubling while they repeat.
+QUOTA_PAUSE_FIRST = 1.0
+QUOTA_PAUSE_CAP = 60.0
 
 
 class MissingPhoto(Exception):
@@ -79,6 +94,27 @@ class TokenBucket:
         self._tokens = 0.0
         self._stamp = max(self._stamp, self._now() + seconds)
 
+    def paused(self) -> bool:
+        """Whether a pause is still running."""
+        return self._stamp > self._now()
+
+
+class GrowingPause:
+    """A pause that doubles each time it is taken, from `first` up to `cap`, until reset."""
+
+    def __init__(self, first: float, cap: float) -> None:
+        self._first = self._next = first
+        self._cap = cap
+
+    def take(self) -> float:
+        """The pause to make now; the next one is twice as long (up to the cap)."""
+        pause, self._next = self._next, min(self._next * 2, self._cap)
+        return pause
+
+    def reset(self) -> None:
+        """Start again from the first pause."""
+        self._next = self._first
+
 
 @dataclass
 class LaneState:
@@ -102,7 +138,13 @@ class LaneState:
         due = [seq for seq, at in self.waiting.items() if at <= now]
         return sorted([*due, *self.missing])
 
-    def see(self, seq: int, entry: OutboxEntry | None, now: datetime) -> bool:
+    def see(
+        self,
+        seq: int,
+        entry: OutboxEntry | None,
+        now: datetime,
+        chat_pauses: Mapping[str, datetime],
+    ) -> bool:
         """Record what a number holds; True when it is a message to send now."""
         self.waiting.pop(seq, None)
         if entry is None:
@@ -111,8 +153,9 @@ class LaneState:
         self.missing.pop(seq, None)
         if entry.status != OutboxStatus.PENDING:
             return False
-        self.waiting[seq] = entry.next_at
-        return entry.next_at <= now
+        due = max(entry.next_at, chat_pauses.get(entry.chat_id, entry.next_at))
+        self.waiting[seq] = due
+        return due <= now
 
     def floor(self) -> int:
         """The lowest number that may still be pending: where the cursor can move."""
@@ -134,6 +177,8 @@ class Dispatcher:
         holder: str,
         batch: int = 50,
         on_blocked: OnBlocked | None = None,
+        obsolete: Obsolete | None = None,
+        on_migrated: OnMigrated | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError("the batch must hold at least one message")
@@ -145,9 +190,13 @@ class Dispatcher:
         self._clock = clock
         self._rate = rate_per_s
         self._bucket = TokenBucket(rate_per_s)
+        self._quota_pause = GrowingPause(QUOTA_PAUSE_FIRST, QUOTA_PAUSE_CAP)
+        self._chat_pauses: dict[str, datetime] = {}  # chat → until when Telegram asked to wait
         self._holder = holder
         self._batch = batch
         self._on_blocked = on_blocked
+        self._obsolete = obsolete
+        self._on_migrated = on_migrated
         self._lease = f"dispatch:{platform.value}"
         self._lease_lock = asyncio.Lock()
         self._holding = False
@@ -213,6 +262,9 @@ class Dispatcher:
         if self._stopping or not await self._hold():
             return 0
         self._halted = False
+        now = self._clock.now()
+        pauses = self._chat_pauses.items()
+        self._chat_pauses = {chat: until for chat, until in pauses if until > now}
         handled = 0
         for lane in self._lanes:
             if self._halted:
@@ -273,7 +325,7 @@ class Dispatcher:
             window = await self._window(lane, start)
             while wanted and wanted[0] < start + self._batch and len(due) < self._batch:
                 seq = wanted.popleft()
-                if lane.see(seq, window.get(seq), now):
+                if lane.see(seq, window.get(seq), now, self._chat_pauses):
                     due.append(window[seq])
         while lane.read_to < head and len(due) < self._batch:
             start = lane.read_to
@@ -281,7 +333,7 @@ class Dispatcher:
             for seq in range(start, min(start + self._batch, head)):
                 if len(due) == self._batch:
                     break
-                if lane.see(seq, window.get(seq), now):
+                if lane.see(seq, window.get(seq), now, self._chat_pauses):
                     due.append(window[seq])
                 lane.read_to = seq + 1
         return due
@@ -296,7 +348,9 @@ class Dispatcher:
         # The claim outlasts the batch at full rate plus a lease term: past it, we stopped.
         sending = timedelta(seconds=len(due) / self._rate)
         await self._outbox.claim(due, now + sending + LEASE_TTL)
-        outcomes = await self._send_all(due)
+        # Should the check fail, nothing has been sent and the claims simply run out.
+        outcomes = await self._skip_obsolete(due)
+        outcomes |= await self._send_all([entry for entry in due if entry.key not in outcomes])
         results = [outcomes.get(entry.key, entry) for entry in due]
         await self._outbox.settle(results)
         for result in results:
@@ -306,7 +360,19 @@ class Dispatcher:
                 lane.waiting.pop(result.seq, None)
         self._log_batch(lane, results, len(outcomes))
         await self._report_blocked(results)
+        await self._move_chats(due, results)
         return len(outcomes)
+
+    async def _skip_obsolete(self, due: list[OutboxEntry]) -> dict[str, OutboxEntry]:
+        """Outcomes of the messages no longer wanted: skipped, never sent."""
+        if self._obsolete is None:
+            return {}
+        unwanted = await self._obsolete(due)
+        return {
+            entry.key: _final(entry, OutboxStatus.SKIPPED, "no longer wanted")
+            for entry in due
+            if entry.key in unwanted
+        }
 
     def _log_batch(self, lane: LaneState, results: list[OutboxEntry], handled: int) -> None:
         counts = {status.value: 0 for status in OutboxStatus}
@@ -324,6 +390,24 @@ class Dispatcher:
                 await self._on_blocked(self.platform, chat_id)
             except Exception:
                 log.exception("on_blocked failed", extra={"chat_id": chat_id})
+
+    async def _move_chats(self, due: list[OutboxEntry], results: list[OutboxEntry]) -> None:
+        """Retarget the pending messages of chats that moved, and tell `on_migrated`."""
+        moves = {
+            (before.chat_id, after.chat_id)
+            for before, after in zip(due, results, strict=True)
+            if before.chat_id != after.chat_id
+        }
+        for old, new in sorted(moves):
+            extra = {"platform": self.platform.value, "chat_id": old, "new_chat_id": new}
+            try:
+                moved = await self._outbox.retarget(self.platform, old, new)
+                log.info("chat moved: %d pending messages follow it", moved, extra=extra)
+                if self._on_migrated is not None:
+                    await self._on_migrated(self.platform, old, new)
+            except Exception:
+                # The messages still go to the old id, whose next send reports the move again.
+                log.exception("moving a chat failed", extra=extra)
 
     # ---- sending ----------------------------------------------------------------------------
 
@@ -353,18 +437,20 @@ class Dispatcher:
                 for later in entries[position + 1 :]:
                     outcomes[later.key] = _final(later, OutboxStatus.BLOCKED, outcome.error)
                 return
+            if outcome.status == OutboxStatus.PENDING:
+                # The chat's later messages are read again next pass, where its pause or its
+                # new chat id applies to them.
+                return
 
     async def _attempt(self, entry: OutboxEntry) -> OutboxEntry:
         """Send one message and return it with its outcome; never raises."""
         try:
             await self._deliver(entry)
         except RetryLater as exc:
-            retry_after = exc.retry_after or 1.0
-            self._bucket.pause(retry_after)
-            extra = self._extra(entry) | {"retry_after": retry_after}
-            log.warning("platform asks to slow down", extra=extra)
-            later = self._clock.now() + timedelta(seconds=retry_after)
-            return entry.model_copy(update={"next_at": later, "error": str(exc)})
+            return self._throttled(entry, exc)
+        except ChatMigrated as exc:
+            log.info("chat moved", extra=self._extra(entry) | {"new_chat_id": exc.new_chat_id})
+            return entry.model_copy(update={"chat_id": exc.new_chat_id, "error": str(exc)})
         except Blocked as exc:
             log.info("chat blocked the bot", extra=self._extra(entry))
             return _final(entry, OutboxStatus.BLOCKED, str(exc))
@@ -378,6 +464,7 @@ class Dispatcher:
             # A bug or an odd failure in one send must not stop the others.
             log.exception("send failed unexpectedly", extra=self._extra(entry))
             return self._retry(entry, repr(exc))
+        self._quota_pause.reset()
         return entry.model_copy(
             update={"status": OutboxStatus.SENT, "sent_at": self._clock.now(), "error": ""}
         )
@@ -396,6 +483,19 @@ class Dispatcher:
         # Buttons hang on a text: the photo goes first, then the text that carries them.
         await self._channel.send_photo(entry.chat_id, jpeg)
         await self._channel.send_text(entry.chat_id, entry.text, buttons)
+
+    def _throttled(self, entry: OutboxEntry, exc: RetryLater) -> OutboxEntry:
+        """The outcome of a 429: the chat waits what the platform named, else all of it does."""
+        extra = self._extra(entry) | {"retry_after": exc.retry_after}
+        log.warning("platform asks to slow down", extra=extra)
+        if exc.retry_after is None:
+            # Sends in flight when the pause began get 429s too: they do not lengthen it.
+            if not self._bucket.paused():
+                self._bucket.pause(self._quota_pause.take())
+            return self._retry(entry, str(exc))
+        until = self._clock.now() + timedelta(seconds=exc.retry_after)
+        self._chat_pauses[entry.chat_id] = until
+        return entry.model_copy(update={"next_at": until, "error": str(exc)})
 
     def _retry(self, entry: OutboxEntry, error: str) -> OutboxEntry:
         attempts = entry.attempts + 1

@@ -14,32 +14,40 @@ windows that is due and not yet done:
   each resident who missed the window;
 - completed: after the day's last window, cases whose last day it was end, with a thank-you.
 
-A fan-out is enqueued in the outbox first and recorded in the `FanoutLog` after, so a crash in
-between only repeats an enqueue, which outbox keys make harmless.
+A fan-out is enqueued in the outbox first and recorded in the `FanoutLog` after (with the number
+of cases it concerned), so a crash in between only repeats an enqueue, which outbox keys make
+harmless.
 
-Query cost: a tick with nothing to do takes the lease and reads the fan-out log. Otherwise it
-loads the active cases once (one indexed query) and, for each fan-out that runs, the people and
-accounts of just the cases it concerns, in bulk.
+The open and due reminders and the nudges ask a case to declare for a window; they carry it in
+`skip_if_declared`, and the dispatcher, asking `skip_declared`, drops those whose case has
+declared by the time their turn comes.
+
+Query cost: a tick with nothing to do takes the lease and reads the fan-out log (one query of
+a few keys), whatever the number of cases: a due fan-out waiting for its start is judged by the
+number of cases its open fan-out recorded. Otherwise it loads the active cases once (one indexed
+query) and, for each fan-out that runs, the people and accounts of just the cases it concerns,
+in bulk.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 
 from core.channel import Platform
 from core.dates import format_date
-from core.models import Account, Case, CaseStatus, OutgoingMessage, Person
+from core.models import Account, Case, OutboxEntry, OutgoingMessage, Person
 from core.ports import Accounts, Cases, Declarations, FanoutLog, Leases, Outbox, People
 from core.schedule import Window
 from core.texts import t
 from handlers.context import Policy
 from handlers.notices import STAFF_LANGUAGE, declare_button, to_accounts
+from scheduler.dispatch import Obsolete
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +93,6 @@ class Contacts:
     accounts: dict[str, list[Account]]
 
 
-@dataclass(frozen=True)
-class Fanout:
-    """What one fan-out does: messages to enqueue and, for completion, the cases to end."""
-
-    messages: list[OutgoingMessage]
-    ending: Sequence[Case] = ()
-
-
 async def tick(deps: ReminderDeps, now: datetime) -> None:
     """Run the due fan-outs of the windows around `now`, holding the tick lease."""
     # The lease only spares other processes the work: the fan-out log and outbox keys alone
@@ -108,12 +108,15 @@ async def tick(deps: ReminderDeps, now: datetime) -> None:
 
 async def _run_pending(deps: ReminderDeps, now: datetime) -> None:
     windows = [w for w in deps.policy.schedule.around(now) if w.deadline > now - CATCH_UP]
+    timely = [(w, kind) for w in windows for kind in Kind if in_time(kind, w, now, deps.policy)]
+    if not timely:
+        return
+    done = await deps.fanouts.done(fanout_key(window, kind) for window, kind in timely)
     pending = [
         (window, kind)
-        for window in windows
-        for kind in Kind
-        if in_time(kind, window, now, deps.policy)
-        and not await deps.fanouts.is_done(fanout_key(window, kind))
+        for window, kind in timely
+        if fanout_key(window, kind) not in done
+        and not (kind is Kind.DUE and _due_waits(deps, now, window, done))
     ]
     if not pending:
         return
@@ -121,9 +124,28 @@ async def _run_pending(deps: ReminderDeps, now: datetime) -> None:
     for window, kind in pending:
         # One failing fan-out (it is retried next tick) must not hold back the others.
         try:
-            await _run(deps, now, window, kind, active)
+            await _run(deps, now, window, kind, active, done)
         except Exception:
             log.exception("fan-out %s failed", fanout_key(window, kind))
+
+
+def _due_waits(
+    deps: ReminderDeps,
+    now: datetime,
+    window: Window,
+    done: Mapping[str, int | None],
+    concerned: int | None = None,
+) -> bool:
+    """Whether a window's due fan-out must wait, judged without loading cases when possible.
+
+    The number of cases the open fan-out concerned, when recorded, is at least the number
+    still to remind (but for cases enrolled since, a few the spread margin absorbs): starting
+    by it starts early, and `spread` holds each platform's messages until its exact start
+    while the dispatcher drops those who declare meanwhile. Otherwise `concerned` decides.
+    """
+    recorded = done.get(fanout_key(window, Kind.OPEN))
+    count = recorded if recorded is not None else concerned
+    return count is not None and now < due_start(window, deps, count)
 
 
 def fanout_key(window: Window, kind: Kind) -> str:
@@ -148,28 +170,33 @@ def is_last(window: Window, policy: Policy) -> bool:
 
 
 async def _run(
-    deps: ReminderDeps, now: datetime, window: Window, kind: Kind, active: list[Case]
+    deps: ReminderDeps,
+    now: datetime,
+    window: Window,
+    kind: Kind,
+    active: list[Case],
+    done: Mapping[str, int | None],
 ) -> None:
     cases = await _concerned(deps, window, kind, active)
-    if kind is Kind.DUE and now < due_start(window, deps, len(cases)):
+    if kind is Kind.DUE and _due_waits(deps, now, window, done, len(cases)):
         return
+    if kind is Kind.COMPLETED:
+        # Each case ends by a conditional write: one extended meanwhile goes on, unthanked.
+        cases = [c for c in cases if await deps.cases.complete(c.id, window.local_date, now)]
     contacts = await load_contacts(deps, cases)
-    fanout = _build(deps, now, window, kind, cases, contacts)
-    added = await deps.outbox.enqueue(fanout.messages) if fanout.messages else 0
-    for case in fanout.ending:
-        await deps.cases.save(_ended(case, now))
-    await deps.fanouts.mark_done(fanout_key(window, kind))
+    messages = _build(deps, now, window, kind, cases, contacts)
+    added = await deps.outbox.enqueue(messages) if messages else 0
+    await deps.fanouts.mark_done(fanout_key(window, kind), len(cases))
     if added:
         deps.wake()
     log.info(
-        "fan-out %s for %s %s: %d cases, %d messages (%d new), %d cases ended",
+        "fan-out %s for %s %s: %d cases, %d messages (%d new)",
         kind,
         window.local_date,
         window.slot,
         len(cases),
-        len(fanout.messages),
+        len(messages),
         added,
-        len(fanout.ending),
     )
 
 
@@ -229,7 +256,7 @@ def _build(
     kind: Kind,
     cases: list[Case],
     contacts: Contacts,
-) -> Fanout:
+) -> list[OutgoingMessage]:
     match kind:
         case Kind.OPEN:
             return _open(window, cases, contacts)
@@ -241,20 +268,21 @@ def _build(
             return _completed(cases, contacts)
 
 
-def _open(window: Window, cases: list[Case], contacts: Contacts) -> Fanout:
+def _open(window: Window, cases: list[Case], contacts: Contacts) -> list[OutgoingMessage]:
     slot, day = window.slot, window.local_date
     messages = to_residents(
         contacts,
         cases,
         lambda case: f"remind:{case.id}:{day}:{slot}:open",
         lambda lang, _: t(lang, "quarantine.remind_open", slot=slot),
+        declare_for=window,
     )
-    return Fanout(messages)
+    return messages
 
 
 def _due(
     deps: ReminderDeps, now: datetime, window: Window, missed: list[Case], contacts: Contacts
-) -> Fanout:
+) -> list[OutgoingMessage]:
     slot, day = window.slot, window.local_date
     # A late tick (after a restart) must not promise more minutes than are left.
     minutes = min(deps.policy.remind_before, window.deadline - now) // timedelta(minutes=1)
@@ -263,11 +291,14 @@ def _due(
         missed,
         lambda case: f"remind:{case.id}:{day}:{slot}:due",
         lambda lang, _: t(lang, "quarantine.remind_due", slot=slot, minutes=minutes),
+        declare_for=window,
     )
-    return Fanout(spread(messages, due_target(window, deps.policy), deps.rate_per_s))
+    return spread(messages, due_target(window, deps.policy), deps.rate_per_s)
 
 
-def _deadline(deps: ReminderDeps, window: Window, missed: list[Case], contacts: Contacts) -> Fanout:
+def _deadline(
+    deps: ReminderDeps, window: Window, missed: list[Case], contacts: Contacts
+) -> list[OutgoingMessage]:
     slot, day = window.slot, window.local_date
     # Cases about to complete could no longer declare, so they get no nudge (staff still see).
     completing = is_last(window, deps.policy)
@@ -276,11 +307,13 @@ def _deadline(deps: ReminderDeps, window: Window, missed: list[Case], contacts: 
         [case for case in missed if not (completing and case.end <= day)],
         lambda case: f"nudge:{case.id}:{day}:{slot}",
         lambda lang, _: t(lang, "quarantine.nudge", slot=slot),
+        # A late declaration fills the missed window: the nudge is then pointless.
+        declare_for=window,
     )
-    return Fanout(summaries(window, missed, contacts.people) + nudges)
+    return summaries(window, missed, contacts.people) + nudges
 
 
-def _completed(ending: list[Case], contacts: Contacts) -> Fanout:
+def _completed(ending: list[Case], contacts: Contacts) -> list[OutgoingMessage]:
     messages = to_residents(
         contacts,
         ending,
@@ -291,9 +324,9 @@ def _completed(ending: list[Case], contacts: Contacts) -> Fanout:
             name=_name_and_phone(case, contacts.people)[0],
             number=case.number,
         ),
-        with_declare_button=False,
+        declare_for=None,
     )
-    return Fanout(messages, ending)
+    return messages
 
 
 def to_residents(
@@ -301,12 +334,16 @@ def to_residents(
     cases: Iterable[Case],
     key: Callable[[Case], str],
     text: Callable[[str, Case], str],
-    with_declare_button: bool = True,
+    declare_for: Window | None,
 ) -> list[OutgoingMessage]:
-    """One message per reachable account of each case's person, in the account's language."""
-    buttons = declare_button if with_declare_button else (lambda _: [])
+    """One message per reachable account of each case's person, in the account's language.
+
+    Messages asking to declare for a window (`declare_for`) carry the «declare now» button and
+    are skipped at send time once the case has declared for it.
+    """
+    buttons = declare_button if declare_for else (lambda _: [])
     return [
-        message
+        message.model_copy(update={"skip_if_declared": _window_ref(case, declare_for)})
         for case in cases
         for message in to_accounts(
             key(case),
@@ -319,6 +356,32 @@ def to_residents(
 
 def _text_for_case(text: Callable[[str, Case], str], case: Case, lang: str) -> str:
     return text(lang, case)
+
+
+def _window_ref(case: Case, window: Window | None) -> str:
+    """`skip_if_declared` for a case's window: "<case id>/<yyyy-mm-dd>/<HH:MM>" ("" for none)."""
+    return f"{case.id}/{window.local_date}/{window.slot}" if window else ""
+
+
+def skip_declared(declarations: Declarations) -> Obsolete:
+    """The dispatcher's `obsolete` check: messages whose case has declared for their window.
+
+    One query per distinct window among the messages (a batch has one or two).
+    """
+
+    async def obsolete(entries: Sequence[OutboxEntry]) -> set[str]:
+        asking: defaultdict[tuple[date, str], dict[str, str]] = defaultdict(dict)
+        for entry in entries:
+            if entry.skip_if_declared:
+                case_id, day, slot = entry.skip_if_declared.rsplit("/", 2)
+                asking[(date.fromisoformat(day), slot)][entry.key] = case_id
+        unwanted: set[str] = set()
+        for (local_date, slot), case_by_key in asking.items():
+            declared = await declarations.declared_cases(local_date, slot)
+            unwanted.update(key for key, case_id in case_by_key.items() if case_id in declared)
+        return unwanted
+
+    return obsolete
 
 
 def spread(
@@ -383,9 +446,3 @@ def _name_and_phone(case: Case, people: dict[str, Person]) -> tuple[str, str]:
     # A resident may erase their record while the case runs; staff still see the case number.
     person = people.get(case.person_id)
     return (person.name, person.phone) if person else ("?", "?")
-
-
-def _ended(case: Case, now: datetime) -> Case:
-    return case.model_copy(
-        update={"status": CaseStatus.ENDED, "end_reason": "completed", "ended_at": now}
-    )

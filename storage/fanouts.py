@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import suppress
 from datetime import timedelta
 
@@ -20,11 +21,13 @@ class FanoutRepo:
         self._fanouts = db["fanouts"]
         self._clock = clock
 
-    async def is_done(self, key: str) -> bool:
-        """Whether the fan-out `key` already completed."""
-        return await self._fanouts.find_one({"_id": key}) is not None
+    async def done(self, keys: Iterable[str]) -> dict[str, int | None]:
+        """The completed fan-outs among `keys`, each with the number of cases it concerned."""
+        found = self._fanouts.find({"_id": {"$in": list(keys)}})
+        return {str(document["_id"]): document.get("cases") async for document in found}
 
-    async def mark_done(self, key: str) -> None:
-        """Record that `key` completed (a repeat is harmless)."""
+    async def mark_done(self, key: str, cases: int | None = None) -> None:
+        """Record that `key` completed, concerning `cases` cases (a repeat is harmless)."""
+        document = {"_id": key, "at": self._clock.now(), "cases": cases}
         with suppress(DuplicateKeyError):
-            await self._fanouts.insert_one({"_id": key, "at": self._clock.now()})
+            await self._fanouts.insert_one(document)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
@@ -22,7 +22,16 @@ from core.clock import FixedClock
 from core.models import OutboxEntry, OutboxStatus, OutgoingMessage, Priority
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
-from scheduler.dispatch import LEASE_TTL, MAX_ATTEMPTS, MISSING_GRACE, Dispatcher, TokenBucket
+from scheduler.dispatch import (
+    BACKOFF_BASE,
+    LEASE_TTL,
+    MAX_ATTEMPTS,
+    MISSING_GRACE,
+    QUOTA_PAUSE_FIRST,
+    Dispatcher,
+    GrowingPause,
+    TokenBucket,
+)
 from storage.database import Storage
 from storage.documents import Database, Document
 from tests.channel_support import jpeg
@@ -62,17 +71,27 @@ async def telegram(sandbox: Sandbox) -> AsyncIterator[TelegramChannel]:
     await channel.close()
 
 
+@pytest.fixture
+async def zalo(sandbox: Sandbox, store: Storage) -> AsyncIterator[ZaloChannel]:
+    """The Zalo adapter pointed at the emulator."""
+    channel = ZaloChannel(
+        SANDBOX_ZALO_TOKEN, sandbox.zalo_api_base, store.media, "http://127.0.0.1:9"
+    )
+    yield channel
+    await channel.close()
+
+
 MakeDispatcher = Callable[..., Dispatcher]
 
 
 @pytest.fixture
 def dispatcher(store: Storage, telegram: TelegramChannel, clock: FixedClock) -> MakeDispatcher:
-    """Builds Telegram dispatchers over the test database (holder "a" unless told)."""
+    """Builds dispatchers over the test database (Telegram and holder "a" unless told)."""
 
     def make(**options: Any) -> Dispatcher:
         values: dict[str, Any] = {"rate_per_s": FAST, "holder": "a"} | options
         return Dispatcher(
-            Platform.TELEGRAM,
+            values.pop("platform", Platform.TELEGRAM),
             values.pop("channel", telegram),
             values.pop("outbox", store.outbox),
             values.pop("leases", store.leases),
@@ -113,9 +132,14 @@ async def assert_each_once(tg: SandboxClient, count: int) -> None:
     assert await transcripts(tg, count) == expected
 
 
-async def entry(store: Storage, seq: int, priority: Priority = Priority.NORMAL) -> OutboxEntry:
-    """The stored message with this number in a Telegram lane."""
-    [found] = await store.outbox.window(Platform.TELEGRAM, priority, seq, 1)
+async def entry(
+    store: Storage,
+    seq: int,
+    priority: Priority = Priority.NORMAL,
+    platform: Platform = Platform.TELEGRAM,
+) -> OutboxEntry:
+    """The stored message with this number in a lane (Telegram's unless told)."""
+    [found] = await store.outbox.window(platform, priority, seq, 1)
     return found
 
 
@@ -184,41 +208,88 @@ async def test_the_rate_limit_holds_without_429s(
     await assert_each_once(tg, 30)
 
 
-async def test_a_dispatcher_faster_than_the_platform_honours_its_429s(
+async def test_a_dispatcher_faster_than_the_platform_delivers_all_once_through_its_429s(
     store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
 ) -> None:
     await tg.configure(rate_limit_per_s=20)
     await store.outbox.enqueue([message(n) for n in range(40)])
     sender = dispatcher(rate_per_s=200)
-    for _ in range(10):
+
+    async def all_sent() -> bool:
         await drain(sender)
         clock.advance(timedelta(seconds=1))  # the 429s asked for a second
+        return await delivered(tg) >= 40
+
+    await eventually(all_sent)
     codes = Counter(call["error_code"] for call in await tg.calls("sendMessage"))
     assert codes[None] == 40
     assert codes[429] > 0
+    # Being throttled is not the messages' fault: no attempt was counted.
+    assert [(await entry(store, n)).attempts for n in range(40)] == [0] * 40
     await assert_each_once(tg, 40)
 
 
-async def test_a_429_pauses_sending_for_its_retry_after(
+async def test_a_telegram_429_pauses_its_chat_only(
     store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
 ) -> None:
+    hour = timedelta(hours=1)
     await tg.configure(
-        fail=[{"method": "sendMessage", "error_code": 429, "retry_after": 1, "count": 1}]
+        fail=[
+            {
+                "method": "sendMessage",
+                "error_code": 429,
+                "retry_after": int(hour.total_seconds()),
+                "chat_id": chat(0),
+            }
+        ]
     )
-    await store.outbox.enqueue([message(n) for n in range(3)])
-    sender = dispatcher(batch=1)
-    assert await sender.drain_once() == 1
-    throttled = await entry(store, 0)
-    assert throttled.status == OutboxStatus.PENDING
-    assert throttled.next_at == clock.now() + timedelta(seconds=1)
-    assert throttled.attempts == 0  # being throttled is not the message's fault
-    await drain(sender)
-    clock.advance(timedelta(seconds=1))
-    await drain(sender)
-    first, second, *_ = await tg.calls("sendMessage")
-    assert first["error_code"] == 429
-    assert second["time"] - first["time"] >= 1.0
-    await assert_each_once(tg, 3)
+    again = message(0, key="m0-bis", text="Nhắc khai báo m0 lần 2")
+    await store.outbox.enqueue([message(0), again, message(1), message(2)])
+    sender = dispatcher()
+    # Had the whole platform paused for the hour, this would not end.
+    await asyncio.wait_for(drain(sender), timeout=10)
+    throttled, waiting = await entry(store, 0), await entry(store, 1)
+    assert (throttled.status, throttled.attempts) == (OutboxStatus.PENDING, 0)
+    assert throttled.next_at == clock.now() + hour
+    assert waiting.status == OutboxStatus.PENDING
+    calls = [call for call in await tg.calls("sendMessage") if call["params"]["chat_id"] == chat(0)]
+    assert len(calls) == 1  # the chat's second message waits without being tried
+    seen = await transcripts(tg, 3)
+    assert seen == {chat(0): [], chat(1): ["Nhắc khai báo m1"], chat(2): ["Nhắc khai báo m2"]}
+    clock.advance(hour)
+    assert await drain(sender) == 2
+    seen = await transcripts(tg, 1)
+    assert seen[chat(0)] == ["Nhắc khai báo m0", "Nhắc khai báo m0 lần 2"]
+
+
+async def test_a_zalo_429_counts_an_attempt_and_pauses_the_platform_longer_each_time(
+    store: Storage,
+    dispatcher: MakeDispatcher,
+    zalo: ZaloChannel,
+    zl: SandboxClient,
+    clock: FixedClock,
+) -> None:
+    """Zalo's "Quota exceeded" names no wait: the message backs off as after an error, and
+    every chat waits, 1 s after the first 429 and 2 s after the next in a row."""
+    await zl.configure(fail=[{"method": "sendMessage", "error_code": 429, "count": 2}])
+    chats = ["zalo-a", "zalo-b", "zalo-c"]
+    await store.outbox.enqueue(
+        [message(n, platform=Platform.ZALO, chat_id=chat_id) for n, chat_id in enumerate(chats)]
+    )
+    sender = dispatcher(platform=Platform.ZALO, channel=zalo, batch=1)
+    for _ in chats:
+        assert await sender.drain_once() == 1
+    for n in (0, 1):
+        refused = await entry(store, n, platform=Platform.ZALO)
+        assert (refused.status, refused.attempts) == (OutboxStatus.PENDING, 1)
+        assert refused.next_at == clock.now() + BACKOFF_BASE
+    clock.advance(BACKOFF_BASE)
+    assert await drain(sender) == 2
+    calls = await zl.calls("sendMessage")
+    assert [call["params"]["chat_id"] for call in calls] == [*chats, "zalo-a", "zalo-b"]
+    assert [call["error_code"] for call in calls] == [429, 429, None, None, None]
+    assert calls[1]["time"] - calls[0]["time"] >= QUOTA_PAUSE_FIRST
+    assert calls[2]["time"] - calls[1]["time"] >= 2 * QUOTA_PAUSE_FIRST
 
 
 def test_the_token_bucket_allows_a_one_second_burst_then_the_rate() -> None:
@@ -228,10 +299,20 @@ def test_the_token_bucket_allows_a_one_second_burst_then_the_rate() -> None:
     assert bucket.take() == pytest.approx(0.25)
     now[0] += 0.25
     assert bucket.take() == 0
+    assert not bucket.paused()
     bucket.pause(2)
+    assert bucket.paused()
     assert bucket.take() == pytest.approx(2.25)
     now[0] += 2.25
+    assert not bucket.paused()
     assert bucket.take() == 0
+
+
+def test_the_quota_pause_doubles_up_to_its_cap_until_reset() -> None:
+    pause = GrowingPause(1.0, 5.0)
+    assert [pause.take() for _ in range(5)] == [1, 2, 4, 5, 5]
+    pause.reset()
+    assert pause.take() == 1
 
 
 # ---- failures ------------------------------------------------------------------------------
@@ -323,15 +404,18 @@ async def test_unused_numbers_do_not_stall_the_lane(
 ) -> None:
     racing = [message(n) for n in range(20)]
     added = await asyncio.gather(store.outbox.enqueue(racing), store.outbox.enqueue(racing))
-    assert sum(added) == 20  # the loser's 20 numbers stay unused
+    assert sum(added) == 20  # the 20 numbers of the keys each lost stay unused
     # An enqueuer that died after taking numbers and before inserting leaves 5 more.
     await db["counters"].update_one({"_id": "outbox:telegram:1"}, {"$inc": {"seq": 5}})
     await store.outbox.enqueue([message(n) for n in range(20, 25)])
     sender = dispatcher(batch=10)
     assert await drain(sender) == 25
     await assert_each_once(tg, 25)
+    used = {document["seq"] async for document in db["outbox"].find({}, {"seq": 1})}
     cursor, head = await store.outbox.bounds(Platform.TELEGRAM, Priority.NORMAL)
-    assert (cursor, head) == (20, 50)  # waiting to be sure those numbers are really unused
+    # Both enqueues may have won some keys: the cursor waits at the first number never used,
+    # to be sure it really is unused.
+    assert (cursor, head) == (min(set(range(50)) - used), 50)
     clock.advance(MISSING_GRACE)
     assert await sender.drain_once() == 0
     assert await store.outbox.bounds(Platform.TELEGRAM, Priority.NORMAL) == (50, 50)
@@ -356,13 +440,14 @@ async def test_a_late_insert_into_a_missing_number_is_still_sent(
 async def test_photo_messages_are_delivered_as_photos(
     store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient
 ) -> None:
-    photo_id = await store.photos.put(jpeg(), {"case_id": "c1"})
+    photo_id = "selfie-1"
+    await store.photos.put(photo_id, jpeg(), {"case_id": "c1"})
     choose = [[Button("✅ Đã xem", "ack:1")]]
     await store.outbox.enqueue(
         [
             message(0, photo_id=photo_id),
             message(1, photo_id=photo_id, buttons=choose),
-            message(2, photo_id=str(ObjectId())),
+            message(2, photo_id="never-stored"),
         ]
     )
     assert await drain(dispatcher()) == 3
@@ -378,10 +463,10 @@ async def test_photo_messages_are_delivered_as_photos(
 
 
 async def test_the_photo_store_returns_none_for_unknown_ids(store: Storage) -> None:
-    photo_id = await store.photos.put(b"\xff\xd8 not much of a jpeg", {"case_id": "c1"})
-    assert await store.photos.get(photo_id) == b"\xff\xd8 not much of a jpeg"
+    await store.photos.put("selfie-1", b"\xff\xd8 not much of a jpeg", {"case_id": "c1"})
+    assert await store.photos.get("selfie-1") == b"\xff\xd8 not much of a jpeg"
     assert await store.photos.get(str(ObjectId())) is None
-    assert await store.photos.get("not-an-object-id") is None
+    assert await store.photos.get("never-stored") is None
 
 
 # ---- leases, processes, restarts -----------------------------------------------------------
@@ -499,25 +584,95 @@ async def test_a_crashed_dispatcher_repeats_at_most_its_batch(
 
 
 async def test_zalo_messages_go_through_the_same_outbox(
-    store: Storage, sandbox: Sandbox, clock: FixedClock
+    store: Storage, dispatcher: MakeDispatcher, zalo: ZaloChannel, zl: SandboxClient
 ) -> None:
-    zalo = ZaloChannel(SANDBOX_ZALO_TOKEN, sandbox.zalo_api_base, store.media, "http://127.0.0.1:9")
-    zl = SandboxClient(sandbox.url, "zalo")
-    try:
-        await zl.configure(fail=[{"method": "sendMessage", "error_code": 429, "count": 1}])
-        chat_id = "a1b2c3d4e5f600112233"
-        choose = [[Button("Khai báo ngay", "act:declare")]]
-        notice = message(0, platform=Platform.ZALO, chat_id=chat_id, buttons=choose)
-        await store.outbox.enqueue([notice])
-        sender = Dispatcher(
-            Platform.ZALO, zalo, store.outbox, store.leases, store.photos, clock, FAST, "a"
-        )
-        assert await drain(sender) == 1  # quota exceeded: Zalo gives no retry_after, so 1 s
-        clock.advance(timedelta(seconds=1))
-        assert await drain(sender) == 1
-        [sent] = await zl.messages(chat_id)
-        assert sent["text"].startswith("Nhắc khai báo m0")
-        assert "1. Khai báo ngay" in sent["text"]
-    finally:
-        await zl.aclose()
-        await zalo.close()
+    chat_id = "a1b2c3d4e5f600112233"
+    choose = [[Button("Khai báo ngay", "act:declare")]]
+    notice = message(0, platform=Platform.ZALO, chat_id=chat_id, buttons=choose)
+    await store.outbox.enqueue([notice])
+    assert await drain(dispatcher(platform=Platform.ZALO, channel=zalo)) == 1
+    [sent] = await zl.messages(chat_id)
+    assert sent["text"].startswith("Nhắc khai báo m0")
+    assert "1. Khai báo ngay" in sent["text"]
+
+
+# ---- messages no longer wanted, chats that moved -------------------------------------------
+
+
+async def test_messages_no_longer_wanted_are_skipped_not_sent(
+    store: Storage, db: Database, dispatcher: MakeDispatcher, tg: SandboxClient
+) -> None:
+    claimed_when_asked: list[int] = []
+
+    async def obsolete(entries: Sequence[OutboxEntry]) -> set[str]:
+        keys = [entry.key for entry in entries]
+        query = {"key": {"$in": keys}, "lease_until": {"$exists": True}}
+        claimed_when_asked.append(await db["outbox"].count_documents(query))
+        return {"m1", "m3"} & set(keys)
+
+    await store.outbox.enqueue([message(n) for n in range(4)])
+    assert await drain(dispatcher(obsolete=obsolete)) == 4
+    assert claimed_when_asked == [4]  # asked once, for the whole batch, once it was claimed
+    statuses = [(await entry(store, n)).status for n in range(4)]
+    sent, skipped = OutboxStatus.SENT, OutboxStatus.SKIPPED
+    assert statuses == [sent, skipped, sent, skipped]
+    seen = await transcripts(tg, 4)
+    assert seen == {
+        chat(0): ["Nhắc khai báo m0"],
+        chat(1): [],
+        chat(2): ["Nhắc khai báo m2"],
+        chat(3): [],
+    }
+    assert await store.outbox.bounds(Platform.TELEGRAM, Priority.NORMAL) == (4, 4)
+
+
+OLD_GROUP, SUPERGROUP = "-4001234567", "-1001234567890"
+
+
+async def test_messages_to_a_group_that_became_a_supergroup_follow_it(
+    store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient, clock: FixedClock
+) -> None:
+    upgraded = {
+        "method": "sendMessage",
+        "chat_id": OLD_GROUP,
+        "count": None,
+        "error_code": 400,
+        "description": "Bad Request: group chat was upgraded to a supergroup chat",
+        "parameters": {"migrate_to_chat_id": int(SUPERGROUP)},
+    }
+    await tg.configure(fail=[upgraded])
+    moves: list[tuple[Platform, str, str]] = []
+
+    async def on_migrated(platform: Platform, old: str, new: str) -> None:
+        moves.append((platform, old, new))
+
+    later = clock.now() + timedelta(minutes=5)
+    alert = message(3, chat_id=OLD_GROUP, text="Báo động", priority=Priority.EMERGENCY)
+    await store.outbox.enqueue(
+        [
+            message(0, chat_id=OLD_GROUP, text="Tóm tắt 1"),
+            message(1, chat_id=OLD_GROUP, text="Tóm tắt 2"),
+            message(2),
+            alert.model_copy(update={"not_before": later}),
+        ]
+    )
+    sender = dispatcher(on_migrated=on_migrated)
+    await drain(sender)
+    texts = [m["text"] for m in await tg.messages(SUPERGROUP)]
+    assert texts == ["Tóm tắt 1", "Tóm tắt 2"]
+    assert (await transcripts(tg, 3))[chat(2)] == ["Nhắc khai báo m2"]
+    held = await entry(store, 0, Priority.EMERGENCY)  # not due yet, in another lane
+    assert (held.chat_id, held.status) == (SUPERGROUP, OutboxStatus.PENDING)
+    clock.set(later)
+    await drain(sender)
+    refused = [c for c in await tg.calls("sendMessage") if c["params"]["chat_id"] == OLD_GROUP]
+    assert [call["error_code"] for call in refused] == [400]  # tried once, then moved
+    texts = [m["text"] for m in await tg.messages(SUPERGROUP)]
+    assert texts == ["Tóm tắt 1", "Tóm tắt 2", "Báo động"]
+    moved = [
+        await entry(store, 0),
+        await entry(store, 1),
+        await entry(store, 0, Priority.EMERGENCY),
+    ]
+    assert [(m.status, m.attempts) for m in moved] == [(OutboxStatus.SENT, 0)] * 3
+    assert moves == [(Platform.TELEGRAM, OLD_GROUP, SUPERGROUP)]  # told once

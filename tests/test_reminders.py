@@ -1,19 +1,23 @@
 """The scheduler tick over simulated days with a fixed clock, on the real database: reminders,
-deadline summaries and nudges, case completion, catch-up after a restart, and exactly-once
-delivery across repeated ticks and processes. Assertions read the outbox, as users would see
-it: what each chat is sent."""
+deadline summaries and nudges, case completion, catch-up after a restart, exactly-once
+enqueueing across repeated ticks and concurrent processes, reminders dropped at send time for
+whoever declared meanwhile, and the cost of idle ticks. Assertions read the outbox, as users
+would see it: what each chat is sent."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 
-from bot.app import reminder_deps
-from core.channel import Platform
+from bot.app import SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, reminder_deps
+from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import ZaloChannel
+from core.channel import Outbound, Platform
 from core.clock import FixedClock
 from core.models import (
     Account,
@@ -22,15 +26,21 @@ from core.models import (
     CaseStatus,
     ChatRef,
     Declaration,
+    OutboxStatus,
     Person,
+    Priority,
 )
 from core.schedule import Schedule, parse_deadlines
 from core.texts import LANGUAGES, t
 from handlers.context import Policy
-from scheduler.jobs import build_scheduler
-from scheduler.reminders import ReminderDeps, tick
+from sandbox.client import SandboxClient
+from sandbox.server import Sandbox
+from scheduler.dispatch import Dispatcher
+from scheduler.jobs import Job, build_scheduler
+from scheduler.reminders import ReminderDeps, due_start, skip_declared, start_to_finish_by, tick
 from storage.database import Storage
-from storage.documents import Document
+from storage.declarations import DeclarationsRepo
+from storage.documents import Database, Document
 from tests.conftest import LOCAL, at
 
 TELEGRAM, ZALO = Platform.TELEGRAM, Platform.ZALO
@@ -76,8 +86,8 @@ def deps_for(
 
 
 def chat(number: int, platform: Platform) -> str:
-    """The private chat of resident `number` on a platform."""
-    return f"{platform.value}-{number}"
+    """The private chat of resident `number` on a platform (Telegram's ids are numbers)."""
+    return str(100_000 + number) if platform is TELEGRAM else f"zalo-{number}"
 
 
 async def enrol(
@@ -181,18 +191,39 @@ ENROLLED_LATE = at(10, 0)  # case 4, after the 08:00 deadline
 
 @dataclass
 class Day:
-    """What a simulated day left behind."""
+    """What a simulated day left behind.
+
+    At each step: messages added and dispatcher wakes by two processes ticking at once, outbox
+    numbers they took, and numbers a repeated tick took afterwards. Each enqueue of a message
+    takes a number, even one the outbox drops as a duplicate key.
+    """
 
     messages: list[Document]
-    repeats_added: list[int] = field(default_factory=list)
     added_and_woken: list[tuple[int, int]] = field(default_factory=list)
+    numbers_taken: list[int] = field(default_factory=list)
+    repeats_taken: list[int] = field(default_factory=list)
 
 
-async def simulate_day(storage: Storage, clock: FixedClock) -> Day:
-    """Tick through the day; at each step tick again and from a second process."""
+async def numbers_taken(storage: Storage) -> int:
+    """Outbox numbers handed out so far, over every lane."""
+    lanes = [(platform, priority) for platform in Platform for priority in Priority]
+    return sum([(await storage.outbox.bounds(*lane))[1] for lane in lanes])
+
+
+@pytest.fixture
+async def other_process(mongo_uri: str, db: Database, clock: FixedClock) -> AsyncIterator[Storage]:
+    """Another process's repositories: its own client to the same database."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    yield Storage.over(client[db.name], clock)
+    await client.close()
+
+
+async def simulate_day(storage: Storage, other: Storage, clock: FixedClock) -> Day:
+    """Tick through the day; at each step two processes tick at once, then the first again."""
     await residents_of_a_commune(storage)
     counter = WakeCounter()
-    first, second = deps_for(storage, "process-1", counter), deps_for(storage, "process-2")
+    first = deps_for(storage, "process-1", counter)
+    second = deps_for(other, "process-2", counter)
     day = Day([])
     for moment in DAY_STEPS:
         clock.set(moment)
@@ -201,20 +232,21 @@ async def simulate_day(storage: Storage, clock: FixedClock) -> Day:
         if moment == ENROLLED_LATE:
             await enrol(storage, 4, STAFF_B, [(TELEGRAM, "vi")], moment)
         before, wakes = len(await outbox(storage)), counter.wakes
+        taken = await numbers_taken(storage)
+        await asyncio.gather(tick(first, clock.now()), tick(second, clock.now()))
+        day.added_and_woken.append((len(await outbox(storage)) - before, counter.wakes - wakes))
+        day.numbers_taken.append(await numbers_taken(storage) - taken)
+        taken = await numbers_taken(storage)
         await tick(first, clock.now())
-        after = len(await outbox(storage))
-        day.added_and_woken.append((after - before, counter.wakes - wakes))
-        await tick(first, clock.now())
-        await tick(second, clock.now())
-        day.repeats_added.append(len(await outbox(storage)) - after)
+        day.repeats_taken.append(await numbers_taken(storage) - taken)
     day.messages = await outbox(storage)
     return day
 
 
 @pytest.fixture
-async def day(storage: Storage, clock: FixedClock) -> Day:
+async def day(storage: Storage, other_process: Storage, clock: FixedClock) -> Day:
     """27 Nov 2026 from 05:59 to 23:00."""
-    return await simulate_day(storage, clock)
+    return await simulate_day(storage, other_process, clock)
 
 
 def reminders(lang: str, *kinds: str) -> list[str]:
@@ -309,11 +341,14 @@ async def test_the_case_ending_today_ends_after_the_last_window(day: Day, storag
     assert [m["key"] for m in completed] == ["completed:c1:telegram"]
 
 
-async def test_repeated_ticks_and_a_second_process_enqueue_nothing_new(day: Day) -> None:
-    """At every step, a second tick and another process's tick add nothing; sends wake."""
-    assert day.repeats_added == [0] * len(DAY_STEPS)
+async def test_concurrent_processes_and_repeated_ticks_enqueue_each_message_once(day: Day) -> None:
+    """Two processes ticking at once enqueue each message exactly once (not once each, with the
+    outbox dropping the duplicates), a repeated tick enqueues nothing, and enqueues wake."""
+    assert day.numbers_taken == [added for added, _ in day.added_and_woken]
+    assert day.repeats_taken == [0] * len(DAY_STEPS)
     assert all((added > 0) == (woken > 0) for added, woken in day.added_and_woken)
     assert day.added_and_woken[0] == (0, 0)  # 05:59: nothing open yet
+    assert sum(added for added, _ in day.added_and_woken) == len(day.messages)
 
 
 async def test_a_restart_catches_up_a_missed_deadline_once(
@@ -384,7 +419,9 @@ async def test_a_held_lease_keeps_other_processes_out_until_it_expires(
 async def test_due_reminders_for_1000_cases_start_early_enough(
     storage: Storage, clock: FixedClock
 ) -> None:
-    """1000 Telegram residents at 25/s: the due fan-out starts ≥ 40 s before its target."""
+    """1000 Telegram residents at 25/s: the due fan-out starts ≥ 40 s before its target.
+
+    (The open fan-out is recorded without its number of cases: the tick counts them.)"""
     for number in range(1, 1001):
         await enrol(storage, number, STAFF_A, [(TELEGRAM, "vi")], at(5, 0, day=24))
     await storage.fanouts.mark_done("2026-11-27/08:00/open")  # those went out at 06:00
@@ -402,6 +439,32 @@ async def test_due_reminders_for_1000_cases_start_early_enough(
     assert at(7, 28) <= start <= target - timedelta(seconds=40)
 
 
+async def test_the_due_fan_out_starts_by_the_open_fan_outs_count_and_holds_its_messages(
+    storage: Storage, clock: FixedClock
+) -> None:
+    """100 cases were reminded at 06:00, 90 declared since: the due fan-out begins when 100
+    would have to, without counting the cases again, and holds the 10 reminders until the
+    start that 10 need."""
+    for number in range(1, 101):
+        await enrol(storage, number, STAFF_A, [(TELEGRAM, "vi")], at(5, 0, day=24))
+    deps = deps_for(storage)
+    await tick(deps, at(6, 0))
+    for number in range(11, 101):
+        await declare(storage, number, "08:00", at(7, 0))
+    window = POLICY.schedule.window(DAY, "08:00")
+    assert window is not None
+    start = due_start(window, deps, 100)
+    await tick(deps, start - timedelta(seconds=1))
+    assert not [m for m in await outbox(storage) if ":due:" in m["key"]]
+
+    await tick(deps, start)
+    due = [m for m in await outbox(storage) if ":due:" in m["key"]]
+    assert len(due) == 10
+    [held_until] = {m["not_before"] for m in due}
+    exact_start = start_to_finish_by(at(7, 30), 10, RATES[TELEGRAM])
+    assert start < held_until and abs(held_until - exact_start) < timedelta(milliseconds=1)
+
+
 async def test_the_scheduler_runs_the_tick_repeatedly() -> None:
     """The APScheduler job calls the tick again and again, one run at a time."""
     ticks: list[datetime] = []
@@ -412,7 +475,7 @@ async def test_the_scheduler_runs_the_tick_repeatedly() -> None:
         if len(ticks) == 2:
             ticked_twice.set()
 
-    scheduler = build_scheduler(timedelta(seconds=0.05), run_tick)
+    scheduler = build_scheduler([Job("tick", timedelta(seconds=0.05), run_tick)])
     [job] = scheduler.get_jobs()
     assert job.max_instances == 1 and job.coalesce
     scheduler.start()
@@ -420,3 +483,182 @@ async def test_the_scheduler_runs_the_tick_repeatedly() -> None:
         await asyncio.wait_for(ticked_twice.wait(), timeout=5)
     finally:
         scheduler.shutdown(wait=False)
+
+
+# ---- reminders dropped at send time --------------------------------------------------------
+
+
+async def send_due(senders: Sequence[Dispatcher]) -> None:
+    """Let each dispatcher send until it finds nothing more to do."""
+    for sender in senders:
+        while await sender.drain_once():
+            pass
+
+
+@pytest.fixture
+async def senders(
+    storage: Storage, sandbox: Sandbox, clock: FixedClock
+) -> AsyncIterator[list[Dispatcher]]:
+    """Telegram and Zalo dispatchers to the emulators, asking `skip_declared` before sends."""
+    telegram = TelegramChannel(SANDBOX_TELEGRAM_TOKEN, sandbox.telegram_api_base)
+    zalo = ZaloChannel(
+        SANDBOX_ZALO_TOKEN, sandbox.zalo_api_base, storage.media, "http://127.0.0.1:9"
+    )
+    obsolete = skip_declared(storage.declarations)
+
+    def sender(channel: Outbound) -> Dispatcher:
+        return Dispatcher(
+            channel.platform,
+            channel,
+            storage.outbox,
+            storage.leases,
+            storage.photos,
+            clock,
+            RATES[channel.platform],
+            "process-1",
+            obsolete=obsolete,
+        )
+
+    yield [sender(telegram), sender(zalo)]
+    await telegram.close()
+    await zalo.close()
+
+
+async def test_who_declared_meanwhile_gets_no_reminder_to_declare(
+    storage: Storage,
+    clock: FixedClock,
+    senders: list[Dispatcher],
+    tg: SandboxClient,
+    zl: SandboxClient,
+) -> None:
+    """Open and due reminders and nudges enqueued before a declaration are dropped when their
+    turn comes; the others, and the staff summaries, are delivered."""
+    await residents_of_a_commune(storage)
+    steps = [
+        (at(6, 0), at(6, 10), 2),  # the window opens; #2 declares before the reminders go
+        (at(7, 50), at(7, 55), 1),  # due reminders; #1 declares before they go
+        (at(8, 0), at(8, 5), 3),  # deadline nudges; #3 declares late before they go
+    ]
+    for ticked, declared, number in steps:
+        clock.set(ticked)
+        await tick(deps_for(storage), clock.now())
+        clock.set(declared)
+        await declare(storage, number, "08:00", declared)
+        await send_due(senders)
+
+    status = {m["key"]: m["status"] for m in await outbox(storage)}
+    skipped = sorted(key for key, value in status.items() if value == OutboxStatus.SKIPPED)
+    assert skipped == [
+        "nudge:c3:2026-11-27:08:00:zalo",
+        "remind:c1:2026-11-27:08:00:due:telegram",
+        "remind:c2:2026-11-27:08:00:open:telegram",
+        "remind:c2:2026-11-27:08:00:open:zalo",
+    ]
+    assert set(status.values()) == {OutboxStatus.SKIPPED, OutboxStatus.SENT}
+
+    async def received(control: SandboxClient, chat_id: str) -> int:
+        return len(await control.messages(chat_id))
+
+    assert await received(tg, chat(1, TELEGRAM)) == 1  # open
+    assert await received(tg, chat(2, TELEGRAM)) == await received(zl, chat(2, ZALO)) == 0
+    assert await received(zl, chat(3, ZALO)) == 2  # open, due
+    assert await received(tg, STAFF_A.chat_id) == await received(zl, STAFF_B.chat_id) == 1
+
+
+async def test_the_declared_check_reads_each_window_once(storage: Storage, db: Database) -> None:
+    """Messages of two windows, for several cases: one query per window tells which to drop."""
+    await residents_of_a_commune(storage)
+    await declare(storage, 1, "08:00", at(7, 0))
+    for moment in (at(6, 0), at(11, 0)):  # 08:00 open; 08:00 deadline and 13:00 open
+        await tick(deps_for(storage), moment)
+    await declare(storage, 3, "08:00", at(11, 10))
+    await declare(storage, 2, "13:00", at(11, 10))
+    asked: list[tuple[date, str]] = []
+
+    class WatchedDeclarations(DeclarationsRepo):
+        async def declared_cases(self, day: date, slot: str) -> set[str]:
+            asked.append((day, slot))
+            return await super().declared_cases(day, slot)
+
+    lanes = [(platform, Priority.NORMAL) for platform in Platform]
+    entries = [e for lane in lanes for e in await storage.outbox.window(*lane, 0, 100)]
+    unwanted = await skip_declared(WatchedDeclarations(db, storage.outbox))(entries)
+    assert sorted(unwanted) == [
+        "nudge:c3:2026-11-27:08:00:zalo",
+        "remind:c1:2026-11-27:08:00:open:telegram",
+        "remind:c2:2026-11-27:13:00:open:telegram",
+        "remind:c2:2026-11-27:13:00:open:zalo",
+        "remind:c3:2026-11-27:08:00:open:zalo",
+    ]
+    assert sorted(asked) == [(DAY, "08:00"), (DAY, "13:00")]
+
+
+# ---- the cost of idle ticks ----------------------------------------------------------------
+
+
+class CommandCounter(monitoring.CommandListener):
+    """The commands a client sends and the documents it gets back."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+        self.documents = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        """A command goes out."""
+        self.commands.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Count what came back: a cursor's batch, a `findAndModify` value."""
+        cursor = event.reply.get("cursor", {})
+        self.documents += len(cursor.get("firstBatch", cursor.get("nextBatch", [])))
+        self.documents += 1 if event.reply.get("value") else 0
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """A failed command returns nothing."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What some ticks asked the database and got back."""
+
+    commands: list[str]
+    documents: int
+
+
+async def idle_tick_cost(db: Database, mongo_uri: str, clock: FixedClock, cases: int) -> Cost:
+    """Enrol `cases` cases, open the 08:00 window, then measure two ticks with nothing due."""
+    storage = Storage.over(db, clock)
+    await storage.ensure_indexes()
+    for number in range(1, cases + 1):
+        await enrol(storage, number, STAFF_A, [(TELEGRAM, "vi")], at(5, 0, day=24))
+    await tick(deps_for(storage), at(6, 0))
+    counter = CommandCounter()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, event_listeners=[counter]
+    )
+    try:
+        watched = deps_for(Storage.over(client[db.name], clock))
+        for moment in (at(6, 30), at(7, 0)):  # the due reminders start at 07:28 at the earliest
+            await tick(watched, moment)
+        return Cost(list(counter.commands), counter.documents)
+    finally:
+        await client.close()
+
+
+async def test_idle_ticks_cost_the_same_few_small_queries_for_3_or_300_cases(
+    db: Database,
+    mongo_client: AsyncMongoClient[Document],
+    mongo_uri: str,
+    clock: FixedClock,
+) -> None:
+    """While a window is open and its due reminders are not due yet, a tick reads neither the
+    cases nor more than a few documents, however many cases there are."""
+    larger = mongo_client[f"{db.name}_300"]
+    try:
+        few = await idle_tick_cost(db, mongo_uri, clock, 3)
+        many = await idle_tick_cost(larger, mongo_uri, clock, 300)
+    finally:
+        await mongo_client.drop_database(larger.name)
+    assert many.commands == few.commands
+    assert len(few.commands) <= 2 * 3  # two ticks: lease, fan-out log, lease
+    assert many.documents <= few.documents
