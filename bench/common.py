@@ -97,7 +97,7 @@ async def telegram_service(
 async def database_and_emulators() -> AsyncIterator[tuple[str, Sandbox]]:
     """An embedded database in a temporary directory and fresh emulators."""
     with TemporaryDirectory() as directory:
-        mongo = EmbeddedMongo(Path(directory) / "db")
+        mongo = EmbeddedMongo(Path(directory) / "db", fixed_clock=True)
         uri = await mongo.start()
         sandbox = Sandbox(SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, poll_timeout_cap=1.0)
         await sandbox.start()

@@ -82,7 +82,8 @@ def timed_check(analyzer: FaceAnalyzer, upload: bytes, case: Case) -> tuple[floa
     """One whole selfie check: its duration and a summary of its outcome."""
     started = time.perf_counter()
     result = check_selfie(upload, analyzer, case.reference, case.earlier)
-    return time.perf_counter() - started, f"faces={result.faces} flags={sorted(result.flags)}"
+    found = result.check
+    return time.perf_counter() - started, f"faces={found.faces} flags={sorted(found.flags)}"
 
 
 _process_analyzer: list[FaceAnalyzer] = []  # a worker process's own analyzer

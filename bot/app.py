@@ -26,7 +26,7 @@ from bot.web import build_web_app
 from core.areas import load_areas
 from core.channel import Accept, ChannelError, Incoming, Outbound, Platform
 from core.clock import SystemClock
-from core.models import InboxEntry
+from core.models import ChatRef, InboxEntry
 from core.ports import Clock
 from core.texts import LANGUAGES, t
 from handlers.context import Policy, Services
@@ -34,8 +34,9 @@ from handlers.router import Router
 from sandbox.server import Sandbox
 from scheduler.dispatch import Dispatcher
 from scheduler.inbox import InboxWorker
-from scheduler.jobs import build_scheduler
-from scheduler.reminders import ReminderDeps, tick
+from scheduler.jobs import Job, build_scheduler
+from scheduler.reminders import ReminderDeps, skip_declared, tick
+from scheduler.selfie_checks import SelfieChecks
 from storage.database import Storage, open_database
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 COMMANDS = ("start", "khaibao", "help", "me", "language", "cancel", "delete")
 COMMANDS_MENU = {lang: [(c, t(lang, f"commands.{c}")) for c in COMMANDS] for lang in LANGUAGES}
 TICK_EVERY = timedelta(seconds=30)
+SELFIE_RECOVERY_EVERY = timedelta(minutes=2)
 SELFIE_WORKERS = 2  # one per core; dlib blocks a whole process per face
 DRAIN_GRACE = 10.0  # seconds the updates in flight get to finish at shutdown
 RECONNECT_MAX = 60.0
@@ -160,6 +162,7 @@ class Service:
     router: Router | None = None
     inbox: InboxWorker | None = None
     selfies: SelfiePool | None = None
+    selfie_checks: SelfieChecks | None = None
     run_scheduler: bool = True
     holder: str = field(default_factory=new_holder)
     _runner: web.AppRunner | None = None
@@ -177,6 +180,7 @@ class Service:
         self.channels = build_channels(settings, self.storage)
         self._start_dispatchers()
         self.router = Router(await self._services())
+        await self._start_selfie_checks()
         self.inbox = InboxWorker(
             self.storage.inbox,
             self._process,
@@ -202,10 +206,31 @@ class Service:
                 self._receive(channel, connected)
             )
         if self.run_scheduler:
-            self._scheduler = build_scheduler(TICK_EVERY, self.tick)
+            self._scheduler = build_scheduler(self._jobs())
             self._scheduler.start()
         if self._own_selfies and self.selfies:
             self._background.append(asyncio.create_task(self.selfies.warm()))
+
+    def _jobs(self) -> list[Job]:
+        """What runs on a schedule in every process (leases and keys keep it once)."""
+        assert self.selfie_checks is not None
+        return [
+            Job("quarantine", TICK_EVERY, self.tick),
+            Job("selfie-checks", SELFIE_RECOVERY_EVERY, self.selfie_checks.recover),
+        ]
+
+    async def _start_selfie_checks(self) -> None:
+        assert self.selfies is not None
+        storage = self.storage
+        self.selfie_checks = SelfieChecks(
+            storage.declarations, storage.cases, storage.photos, self.selfies.check, SELFIE_WORKERS
+        )
+        self.selfie_checks.start()
+        await self.selfie_checks.recover()
+
+    def _check_selfie_later(self, declaration_id: str) -> None:
+        if self.selfie_checks is not None:
+            self.selfie_checks.request(declaration_id)
 
     def _policy(self) -> Policy:
         settings = self.settings
@@ -234,6 +259,7 @@ class Service:
             conversations=storage.conversations,
             staff=storage.staff,
             audit=storage.audit,
+            attempts=storage.attempts,
             cases=storage.cases,
             invites=storage.invites,
             declarations=storage.declarations,
@@ -242,7 +268,8 @@ class Service:
             areas=load_areas(settings.areas_file),
             clock=self.clock,
             policy=self._policy(),
-            check_selfie=self.selfies.check,
+            normalise_photo=self.selfies.normalise,
+            check_selfie_later=self._check_selfie_later,
             keys=settings.keyring(),
             start_link=self._start_link,
             wake_dispatchers=self.wake_dispatchers,
@@ -271,9 +298,17 @@ class Service:
                 rates[channel.platform],
                 holder=self.holder,
                 on_blocked=self.storage.accounts.set_blocked,
+                obsolete=skip_declared(self.storage.declarations),
+                on_migrated=self._staff_chat_moved,
             )
             self._dispatchers.append(dispatcher)
             self._background.append(asyncio.create_task(dispatcher.run()))
+
+    async def _staff_chat_moved(self, platform: Platform, old: str, new: str) -> None:
+        """A staff group became a supergroup: the cases it paged page the new chat."""
+        await self.storage.cases.move_staff_chat(
+            ChatRef(platform=platform, chat_id=old), ChatRef(platform=platform, chat_id=new)
+        )
 
     def wake_dispatchers(self) -> None:
         """New proactive messages were enqueued here: send them now."""
@@ -353,6 +388,8 @@ class Service:
         await asyncio.gather(*self._receivers.values(), return_exceptions=True)
         if self.inbox:
             await self.inbox.stop(DRAIN_GRACE)
+        if self.selfie_checks:
+            await self.selfie_checks.stop()
         for dispatcher in self._dispatchers:
             await dispatcher.stop()
         for task in self._background:

@@ -1,8 +1,10 @@
-"""Selfie checks in a pool of worker processes.
+"""Selfie work off the event loop: normalising in threads, face checks in worker processes.
 
-dlib holds the GIL while it computes a face descriptor, so threads barely use a second core
-(8.8 vs 8.2 selfies/s measured); processes double the rate. Each worker loads the face
-models once.
+A receipt waits only for normalising (decode, strip metadata, re-encode: Pillow releases the
+GIL for most of it). The face checks feed staff review alone, so they run afterwards in
+processes: dlib holds the GIL while it computes a face descriptor, so threads barely use a
+second core (8.8 vs 8.2 selfies/s measured) and processes double the rate. Each worker
+process loads the face models once.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import asyncio
 import multiprocessing
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from core.faces import FaceAnalyzer
-from core.selfies import SelfieCheck, check_selfie
+from core.imaging import NormalisedPhoto, normalise_photo
+from core.selfies import FaceCheck, check_faces
 
 _analyzer: FaceAnalyzer | None = None
 
@@ -25,20 +28,15 @@ def _load_models() -> None:
 
 
 def _check(
-    data: bytes,
+    jpeg: bytes,
+    dhash: int,
     reference: Sequence[float] | None,
     hashes: Sequence[int],
     mismatch_threshold: float,
-    max_bytes: int,
-) -> SelfieCheck:
+) -> FaceCheck:
     assert _analyzer is not None
-    return check_selfie(
-        data,
-        _analyzer,
-        reference,
-        hashes,
-        mismatch_threshold=mismatch_threshold,
-        max_bytes=max_bytes,
+    return check_faces(
+        jpeg, dhash, _analyzer, reference, hashes, mismatch_threshold=mismatch_threshold
     )
 
 
@@ -49,23 +47,32 @@ def _ready() -> bool:
 
 
 class SelfiePool:
-    """Runs `check_selfie` in worker processes (spawned: forking a threaded server is unsafe)."""
+    """Normalises uploads in threads and checks faces in spawned processes (never forked:
+    forking a threaded server is unsafe)."""
 
     def __init__(self, workers: int, mismatch_threshold: float, max_bytes: int) -> None:
         self._workers = workers
         self._pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load_models
         )
+        self._threads = ThreadPoolExecutor(workers, thread_name_prefix="selfie")
         self._threshold = mismatch_threshold
         self._max_bytes = max_bytes
 
-    async def check(
-        self, data: bytes, reference: Sequence[float] | None, hashes: Sequence[int]
-    ) -> SelfieCheck:
-        """Normalise, hash and compare one selfie; raises PhotoRejected for unusable uploads."""
+    async def normalise(self, data: bytes) -> NormalisedPhoto:
+        """Decode an upload safely and re-encode it clean; raises PhotoRejected."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool, _check, data, reference, list(hashes), self._threshold, self._max_bytes
+            self._threads, lambda: normalise_photo(data, max_bytes=self._max_bytes)
+        )
+
+    async def check(
+        self, jpeg: bytes, dhash: int, reference: Sequence[float] | None, hashes: Sequence[int]
+    ) -> FaceCheck:
+        """Count and compare the faces of a normalised selfie, and look for re-use."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, _check, jpeg, dhash, reference, list(hashes), self._threshold
         )
 
     async def warm(self) -> None:
@@ -78,3 +85,4 @@ class SelfiePool:
     def close(self) -> None:
         """Stop the workers."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._threads.shutdown(wait=True, cancel_futures=True)

@@ -31,7 +31,11 @@ class Person(BaseModel):
 
 
 class Account(BaseModel):
-    """One chat account on one platform, bound to a person after onboarding."""
+    """One chat account on one platform, bound to a person after onboarding.
+
+    `phone_verified`: the person's phone came from a Telegram contact the sender shared of
+    themselves, not typed; only then may staff bind a case to the account by phone.
+    """
 
     platform: Platform
     user_id: str
@@ -39,6 +43,7 @@ class Account(BaseModel):
     person_id: str
     language: str = "vi"
     blocked: bool = False
+    phone_verified: bool = False
     created_at: datetime
 
 
@@ -110,6 +115,7 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     BLOCKED = "blocked"
+    SKIPPED = "skipped"  # no longer wanted when its turn came (e.g. declared meanwhile)
 
 
 class Priority(IntEnum):
@@ -120,7 +126,11 @@ class Priority(IntEnum):
 
 
 class OutgoingMessage(BaseModel):
-    """A proactive message to enqueue: `key` makes it idempotent (same key → sent once)."""
+    """A proactive message to enqueue: `key` makes it idempotent (same key → sent once).
+
+    `skip_if_declared` names a declaration window as "<case id>/<yyyy-mm-dd>/<HH:MM>": the
+    message is dropped, not sent, when that case has declared for it by the time it is due.
+    """
 
     key: str
     platform: Platform
@@ -130,6 +140,7 @@ class OutgoingMessage(BaseModel):
     photo_id: str | None = None
     priority: Priority = Priority.NORMAL
     not_before: datetime | None = None
+    skip_if_declared: str = ""
 
 
 class OutboxEntry(OutgoingMessage):
@@ -257,6 +268,7 @@ class Declaration(BaseModel):
     faces: int = 0
     face_distance: float | None = None
     flags: list[str] = Field(default_factory=list)
+    checks_pending: bool = False  # the face and re-use checks run after the receipt
     review: Review | None = None
     ack: Ack | None = None
     submitted_at: datetime

@@ -12,10 +12,13 @@ from core.models import (
     Ack,
     AuditEntry,
     Case,
+    ChatRef,
+    Consent,
     Conversation,
     Declaration,
     InboxEntry,
     Invite,
+    LabTest,
     OutboxEntry,
     OutgoingMessage,
     Person,
@@ -68,8 +71,22 @@ class InboxQueue(Protocol):
 class People(Protocol):
     """Personal records."""
 
-    async def add(self, person: Person) -> None:
-        """Store a new person."""
+    async def add(self, person: Person) -> bool:
+        """Store a new person; False when the id exists (the same update run again)."""
+        ...
+
+    async def enrolled(self, person: Person) -> None:
+        """Create or refresh the record staff typed for a phone (its id comes from the phone)."""
+        ...
+
+    async def register(
+        self, person_id: str, name: str, phone: str, area: str, consent: Consent
+    ) -> None:
+        """The resident completed a record staff created: their own details and consent."""
+        ...
+
+    async def fill_address(self, person_id: str, address: str) -> None:
+        """Set the address where none is known yet."""
         ...
 
     async def get(self, person_id: str) -> Person | None:
@@ -80,12 +97,8 @@ class People(Protocol):
         """Erase a person's record."""
         ...
 
-    async def save(self, person: Person) -> None:
-        """Replace a person's record after a change."""
-        ...
-
-    async def by_phone(self, phone: str) -> Person | None:
-        """The first person with this phone number."""
+    async def with_phone(self, phone: str) -> list[Person]:
+        """Everyone with this phone number: a number is not a person."""
         ...
 
     async def many(self, person_ids: Iterable[str]) -> dict[str, Person]:
@@ -101,7 +114,15 @@ class Accounts(Protocol):
         ...
 
     async def save(self, account: Account) -> None:
-        """Create or replace an account."""
+        """Bind a chat account to a person (creating it, or re-binding it at registration)."""
+        ...
+
+    async def set_language(self, platform: Platform, user_id: str, language: str) -> None:
+        """Change the language an account is answered in."""
+        ...
+
+    async def unblock(self, platform: Platform, user_id: str) -> None:
+        """The user wrote to us again: they no longer block the bot."""
         ...
 
     async def delete(self, platform: Platform, user_id: str) -> None:
@@ -209,6 +230,10 @@ class OutboxQueue(Outbox, Protocol):
         """Store how sends went (status, attempts, next_at, sent_at, error), ending claims."""
         ...
 
+    async def retarget(self, platform: Platform, chat_id: str, new_chat_id: str) -> int:
+        """Move the chat's pending messages to `new_chat_id`; returns how many moved."""
+        ...
+
 
 class Leases(Protocol):
     """Named, expiring locks so that only one process runs a scheduler tick or a dispatch lane."""
@@ -225,12 +250,16 @@ class Leases(Protocol):
 class PhotoStore(Protocol):
     """Normalised selfies (JPEG, metadata stripped) in GridFS."""
 
-    async def put(self, jpeg: bytes, metadata: dict[str, str]) -> str:
-        """Store a photo and return its id."""
+    async def put(self, photo_id: str, jpeg: bytes, metadata: dict[str, str]) -> None:
+        """Store a photo under `photo_id` (nothing happens when it is stored already)."""
         ...
 
     async def get(self, photo_id: str) -> bytes | None:
         """The JPEG bytes, or None when unknown."""
+        ...
+
+    async def delete(self, photo_ids: Iterable[str]) -> None:
+        """Erase photos (unknown ids are skipped)."""
         ...
 
 
@@ -241,12 +270,40 @@ class Cases(Protocol):
         """The next human-friendly case number."""
         ...
 
-    async def add(self, case: Case) -> None:
-        """Store a new case."""
+    async def add(self, case: Case) -> Case | None:
+        """Store a new case: the stored one (the same on a re-run), None if the person has one."""
         ...
 
     async def save(self, case: Case) -> None:
         """Replace a case after a change."""
+        ...
+
+    async def extend(self, case_id: str, end: date) -> Case | None:
+        """Move an active case's last day; None when the case is no longer active."""
+        ...
+
+    async def end(self, case_id: str, reason: str, at: datetime) -> Case | None:
+        """End an active case now; None when it had ended already."""
+        ...
+
+    async def complete(self, case_id: str, day: date, at: datetime) -> bool:
+        """End a case whose last day is `day` or earlier; False when it was extended or ended."""
+        ...
+
+    async def add_test(self, case_id: str, test: LabTest) -> bool:
+        """Append a test result; False when the case is unknown."""
+        ...
+
+    async def set_reference(self, case_id: str, face: list[float], selfie_id: str) -> bool:
+        """Set the reference face once: False when the case has one already."""
+        ...
+
+    async def move_to_person(self, case_id: str, old: str, new: str) -> bool:
+        """Put a case under another person's record; False when it was moved meanwhile."""
+        ...
+
+    async def move_staff_chat(self, old: ChatRef, new: ChatRef) -> int:
+        """Send the pages of every case of chat `old` to `new`; returns how many cases moved."""
         ...
 
     async def get(self, case_id: str) -> Case | None:
@@ -273,8 +330,8 @@ class Cases(Protocol):
 class Invites(Protocol):
     """Single-use invitations to a case."""
 
-    async def add(self, invite: Invite) -> bool:
-        """Store an invite; False when its code is taken."""
+    async def add(self, invite: Invite) -> Invite | None:
+        """Store an invite: the stored one (the same on a re-run), None when its code is taken."""
         ...
 
     async def find(self, invite_id: str | None = None, code: str | None = None) -> Invite | None:
@@ -282,15 +339,33 @@ class Invites(Protocol):
         ...
 
     async def claim(self, invite_id: str, by: str, now: datetime) -> Invite | None:
-        """Use an invite atomically; None when used or expired."""
+        """Take an unexpired invite for `by` atomically; None when someone else has it."""
+        ...
+
+
+class Attempts(Protocol):
+    """Counts of attempts per key in fixed time windows (failed codes, refused commands)."""
+
+    async def hit(self, key: str, window: timedelta) -> int:
+        """Count one attempt in the current window; returns the window's count so far."""
+        ...
+
+    async def count(self, key: str, window: timedelta, windows_ago: int = 0) -> int:
+        """The attempts counted in the current window (or one `windows_ago` before it)."""
         ...
 
 
 class Declarations(Protocol):
     """Health declarations and the staff queues built on them."""
 
-    async def add(self, declaration: Declaration) -> bool:
-        """Store a declaration; False when its window already has one."""
+    async def add(
+        self, declaration: Declaration, page: Sequence[OutgoingMessage] = ()
+    ) -> Declaration | None:
+        """Store a declaration and queue its page to staff in one transaction.
+
+        Returns the stored declaration: the same one when this update runs again (its page,
+        if still unacknowledged, queued again), None when its window already has another.
+        """
         ...
 
     async def get(self, declaration_id: str) -> Declaration | None:
@@ -309,8 +384,18 @@ class Declarations(Protocol):
         """Ids of the cases that declared for a window."""
         ...
 
-    async def hashes(self, case_id: str) -> list[int]:
-        """Perceptual hashes of a case's earlier selfies."""
+    async def hashes(self, case_id: str, excluding: str = "") -> list[int]:
+        """Perceptual hashes of a case's selfies, but for one declaration's own."""
+        ...
+
+    async def checks_pending(self) -> list[Declaration]:
+        """Declarations whose selfie has not been checked yet."""
+        ...
+
+    async def checked(
+        self, declaration_id: str, faces: int, distance: float | None, flags: list[str]
+    ) -> bool:
+        """Store the selfie check once; flagged photos join the review queue."""
         ...
 
     async def waiting_review(self, areas: Iterable[str] | None) -> list[Declaration]:
@@ -333,10 +418,13 @@ class Declarations(Protocol):
 class FanoutLog(Protocol):
     """Which scheduled fan-outs (reminders, summaries) are done, so each runs once."""
 
-    async def is_done(self, key: str) -> bool:
-        """Whether the fan-out `key` already completed."""
+    async def done(self, keys: Iterable[str]) -> dict[str, int | None]:
+        """The completed fan-outs among `keys`, each with the number of cases it concerned.
+
+        The number is None for a fan-out recorded without one.
+        """
         ...
 
-    async def mark_done(self, key: str) -> None:
-        """Record that `key` completed (a repeat is harmless)."""
+    async def mark_done(self, key: str, cases: int | None = None) -> None:
+        """Record that `key` completed, concerning `cases` cases (a repeat is harmless)."""
         ...

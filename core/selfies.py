@@ -23,14 +23,21 @@ class Flag(StrEnum):
 
 
 @dataclass(frozen=True)
-class SelfieCheck:
-    """The normalised selfie and what was noticed about it."""
+class FaceCheck:
+    """What was noticed about a normalised selfie: its faces and its earlier photos."""
 
-    photo: NormalisedPhoto
     faces: int
     encoding: tuple[float, ...] | None
     distance: float | None
     flags: frozenset[Flag]
+
+
+@dataclass(frozen=True)
+class SelfieCheck:
+    """An uploaded selfie, normalised, and what was noticed about it."""
+
+    photo: NormalisedPhoto
+    check: FaceCheck
 
 
 def check_selfie(
@@ -40,18 +47,39 @@ def check_selfie(
     earlier_hashes: Sequence[int],
     *,
     mismatch_threshold: float = 0.6,
-    reuse_distance: int = 6,
     max_bytes: int = 10_000_000,
 ) -> SelfieCheck:
-    """Normalise an uploaded selfie and flag it; raises PhotoRejected for unusable uploads.
+    """Normalise an uploaded selfie and flag it; raises PhotoRejected for unusable uploads."""
+    photo = normalise_photo(data, max_bytes=max_bytes)
+    check = check_faces(
+        photo.jpeg,
+        photo.dhash,
+        analyzer,
+        reference,
+        earlier_hashes,
+        mismatch_threshold=mismatch_threshold,
+    )
+    return SelfieCheck(photo, check)
+
+
+def check_faces(
+    jpeg: bytes,
+    dhash: int,
+    analyzer: FaceAnalyzer,
+    reference: Sequence[float] | None,
+    earlier_hashes: Sequence[int],
+    *,
+    mismatch_threshold: float = 0.6,
+    reuse_distance: int = 6,
+) -> FaceCheck:
+    """Flag a normalised selfie: no face, several, another face than the reference, re-used.
 
     `reuse_distance` 6 catches a re-sent photo even re-encoded or resized (0-3 bits apart)
     and stays far below unrelated photos (25+ bits). A cropped or turned copy (9-11 bits)
     escapes it; a looser limit would risk flagging a new selfie taken in the same pose and
     room, which needs real selfies to measure.
     """
-    photo = normalise_photo(data, max_bytes=max_bytes)
-    report = analyzer.analyse(photo.jpeg)
+    report = analyzer.analyse(jpeg)
     distance = None
     if report.encoding is not None and reference is not None:
         distance = face_distance(report.encoding, reference)
@@ -62,6 +90,6 @@ def check_selfie(
         flags.add(Flag.SEVERAL_FACES)
     if distance is not None and distance > mismatch_threshold:
         flags.add(Flag.MISMATCH)
-    if any(hash_distance(photo.dhash, earlier) <= reuse_distance for earlier in earlier_hashes):
+    if any(hash_distance(dhash, earlier) <= reuse_distance for earlier in earlier_hashes):
         flags.add(Flag.REUSED)
-    return SelfieCheck(photo, report.faces, report.encoding, distance, frozenset(flags))
+    return FaceCheck(report.faces, report.encoding, distance, frozenset(flags))

@@ -7,6 +7,7 @@ from handlers.context import Context
 from handlers.flow import END, Flow, Step, ask_again, begin, enter
 from handlers.menu import show_menu
 from handlers.onboarding import language_buttons
+from handlers.registry import REGISTRY
 from handlers.staff import describe_role
 
 
@@ -17,6 +18,13 @@ async def show_help(ctx: Context) -> None:
         await describe_role(ctx, staff)
     if ctx.account or not staff:
         await ctx.say("help.resident" if ctx.account else "help.unregistered")
+
+
+@REGISTRY.command("me")
+async def me(ctx: Context) -> None:
+    """/me: what we hold about the user, then back to what they were doing."""
+    await show_me(ctx)
+    await ask_again(ctx)
 
 
 async def show_me(ctx: Context) -> None:
@@ -37,6 +45,7 @@ async def show_me(ctx: Context) -> None:
     )
 
 
+@REGISTRY.command("language")
 async def change_language(ctx: Context) -> None:
     """Offer the languages, then come back to whatever the user was doing."""
     conversation = ctx.conversation
@@ -57,7 +66,7 @@ async def take_language(ctx: Context) -> str | None:
     lang = ctx.choice.removeprefix("lang:")
     if ctx.account:
         ctx.account.language = lang
-        await ctx.services.accounts.save(ctx.account)
+        await ctx.services.accounts.set_language(ctx.account.platform, ctx.account.user_id, lang)
     else:
         ctx.conversation.data["lang"] = lang
     await ctx.say("language.changed")
@@ -71,6 +80,7 @@ async def take_language(ctx: Context) -> str | None:
     return END
 
 
+@REGISTRY.command("delete", "xoa")
 async def start_delete(ctx: Context) -> None:
     """Ask for confirmation before erasing the user's data."""
     if ctx.account is None:

@@ -1,21 +1,71 @@
-"""Binding a resident's chat account to a quarantine case (from an invite)."""
+"""Binding a resident's chat account to a quarantine case, from an invitation.
+
+Whoever opens an invitation must first prove the phone number staff enrolled (typed and
+compared in +84 form, or shared as their own Telegram contact); only then is the invitation
+claimed, atomically, and the enrolled details shown. A forwarded link or a guessed code
+therefore reaches no one's data, and a second opener finds the invitation used.
+"""
 
 from __future__ import annotations
 
+from core.channel import Ask, Button, Kind, Platform
 from core.models import Case, Invite
+from core.phone import normalize_phone
 from handlers.context import Context
+from handlers.flow import END, Flow, Step
+from handlers.limits import phone_failed, phone_tries_left
 from handlers.menu import show_menu
 from handlers.notices import welcome_text
 
 
+async def ask_phone(ctx: Context) -> None:
+    """Ask for the enrolled phone number (Telegram may share it with the contact button)."""
+    if ctx.incoming.platform is Platform.TELEGRAM:
+        share = [[Button(ctx.text("onboarding.phone_button"), "")]]
+        await ctx.say("invite.prove_phone_telegram", buttons=share, ask=Ask.CONTACT)
+    else:
+        await ctx.say("invite.prove_phone")
+
+
+async def take_phone(ctx: Context) -> str | None:
+    """Compare with the enrolled number; on a match claim the invitation and go on."""
+    typed = ctx.incoming.contact_phone or ctx.incoming.text
+    phone = normalize_phone(typed)
+    if phone is None:
+        await ctx.say("onboarding.phone_invalid", text=typed.strip()[:30])
+        return None
+    invite_id = str(ctx.conversation.data["invite"])
+    if not await phone_tries_left(ctx, invite_id):
+        await ctx.say("invite.too_many_tries")
+        return END
+    services = ctx.services
+    invite = await services.invites.find(invite_id=invite_id)
+    case = await services.cases.get(invite.case_id) if invite else None
+    enrolled = await services.people.get(case.person_id) if case else None
+    if invite is None or enrolled is None or phone != enrolled.phone:
+        go_on = await phone_failed(ctx, invite_id)
+        await ctx.say("invite.phone_mismatch" if go_on else "invite.too_many_tries")
+        return None if go_on else END
+    claimed = await services.invites.claim(invite.id, ctx.actor, services.clock.now())
+    if claimed is None:
+        await ctx.say("invite.used")
+        return END
+    verified = ctx.incoming.kind is Kind.CONTACT  # the adapter passes only the sender's own
+    if ctx.account is None:
+        data = ctx.conversation.data
+        data.update(name=enrolled.name, phone=phone, area=enrolled.area, verified=verified)
+        return "confirm"
+    await bind_invite(ctx, claimed)
+    return END
+
+
 async def bind_invite(ctx: Context, invite: Invite) -> None:
-    """Use the invite once and put the case under the user's own record, then welcome them."""
+    """Put the case of a claimed invitation under the user's own record, then welcome them."""
     services, account = ctx.services, ctx.account
     assert account is not None  # onboarding runs first for new users
-    claimed = await services.invites.claim(invite.id, ctx.actor, services.clock.now())
     case = await services.cases.get(invite.case_id)
-    if claimed is None or case is None:
-        await ctx.say("invite.used")
+    if case is None:
+        await ctx.say("invite.invalid")
         return
     if case.person_id != account.person_id:
         await _adopt(ctx, case)
@@ -35,11 +85,15 @@ async def _adopt(ctx: Context, case: Case) -> None:
     services, account = ctx.services, ctx.account
     assert account is not None
     typed = await services.people.get(case.person_id)
-    own = await services.people.get(account.person_id)
-    if typed and own:
-        own.address = own.address or typed.address
-        await services.people.save(own)
-        if not await services.accounts.of_person(typed.id):
-            await services.people.delete(typed.id)
-    case.person_id = account.person_id
-    await services.cases.save(case)
+    if not await services.cases.move_to_person(case.id, case.person_id, account.person_id):
+        return  # moved already: this update is running again
+    if typed is None:
+        return
+    if typed.address:
+        await services.people.fill_address(account.person_id, typed.address)
+    if not await services.accounts.of_person(typed.id):
+        await services.people.delete(typed.id)
+
+
+PROVE_PHONE = Step(ask_phone, take_phone)
+INVITE = Flow(name="invite", first="phone", steps={"phone": PROVE_PHONE})

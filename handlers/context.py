@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.areas import AreaCatalog
 from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform, choices
+from core.imaging import NormalisedPhoto
 from core.models import Account, Conversation
 from core.ports import (
     Accounts,
+    Attempts,
     AuditLog,
     Cases,
     Clock,
@@ -24,13 +28,11 @@ from core.ports import (
     StaffDirectory,
 )
 from core.schedule import Schedule
-from core.selfies import SelfieCheck
 from core.texts import DEFAULT_LANGUAGE, t
 from core.tokens import Keyring
 
 PRIVACY_VERSION = "2026-11"
 
-SelfieChecker = Callable[[bytes, Sequence[float] | None, Sequence[int]], Awaitable[SelfieCheck]]
 StartLink = Callable[[str], Awaitable[str | None]]
 
 
@@ -58,6 +60,7 @@ class Services:
     conversations: Conversations
     staff: StaffDirectory
     audit: AuditLog
+    attempts: Attempts
     cases: Cases
     invites: Invites
     declarations: Declarations
@@ -66,7 +69,8 @@ class Services:
     areas: AreaCatalog
     clock: Clock
     policy: Policy
-    check_selfie: SelfieChecker
+    normalise_photo: Callable[[bytes], Awaitable[NormalisedPhoto]]
+    check_selfie_later: Callable[[str], None]
     keys: Keyring
     start_link: StartLink = field(default=_no_start_link)
     wake_dispatchers: Callable[[], None] = field(default=lambda: None)
@@ -105,6 +109,13 @@ class Context:
     def actor(self) -> str:
         """Who is acting, as written in the audit trail."""
         return f"{self.incoming.platform.value}:{self.incoming.user_id}"
+
+    def new_id(self, purpose: str, length: int = 32) -> str:
+        """An id for a record this update creates: the same when the update is run again."""
+        if not self.incoming.inbox_id:
+            return uuid.uuid4().hex[:length]
+        seed = f"{self.incoming.inbox_id}|{purpose}".encode()
+        return hashlib.sha256(seed).hexdigest()[:length]
 
     def text(self, key: str, **values: object) -> str:
         """A catalog text in the user's language."""

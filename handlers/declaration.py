@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 
-from core.channel import Button, ChannelError, Kind, Photo, TooLarge
-from core.imaging import PhotoRejected
-from core.models import Answers, Case, Declaration
+from core.channel import Action, Button, ChannelError, Kind, Photo, TooLarge
+from core.imaging import NormalisedPhoto, PhotoRejected
+from core.models import Answers, Case, Declaration, OutgoingMessage
 from core.schedule import Placement, Timing
-from core.selfies import SelfieCheck
 from core.tokens import CODE_ALPHABET
 from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin
 from handlers.menu import show_menu
 from handlers.notices import symptom_page
+from handlers.registry import REGISTRY
 
 REJECTIONS = {
     "too_large": "quarantine.selfie_too_large",
@@ -22,11 +21,14 @@ REJECTIONS = {
 }
 
 
+@REGISTRY.command("khaibao", "declare")
+@REGISTRY.action("act:declare")
 async def start_declaration(ctx: Context) -> None:
     """/khaibao: declare for the open window (or late for a missed one, or extra)."""
     await _start(ctx, unwell=False)
 
 
+@REGISTRY.command("unwell")
 async def start_unwell(ctx: Context) -> None:
     """ "I feel unwell": the symptom questions straight away, then an immediate page."""
     await _start(ctx, unwell=True)
@@ -157,7 +159,11 @@ async def ask_selfie(ctx: Context) -> None:
 
 
 async def take_selfie(ctx: Context) -> str | None:
-    """Check the photo, store the declaration, answer with a receipt, page on symptoms."""
+    """Store the photo and the declaration, answer with a receipt, page staff on symptoms.
+
+    The receipt waits only for the photo to be normalised and stored: the face and re-use
+    checks, which only feed staff review, run afterwards (scheduler/selfie_checks.py).
+    """
     photo = ctx.incoming.photo
     if ctx.incoming.kind is not Kind.PHOTO or photo is None:
         await ctx.say("quarantine.selfie_expected")
@@ -170,15 +176,16 @@ async def take_selfie(ctx: Context) -> str | None:
     if case is None:
         await ctx.say("quarantine.not_in_quarantine")
         return END
-    check = await _check(ctx, case, photo)
-    if check is None:
+    await ctx.out.send_action(ctx.incoming.chat_id, Action.TYPING)
+    normalised = await _normalised(ctx, photo)
+    if normalised is None:
         return None
-    await _save(ctx, case, check)
+    await _save(ctx, case, normalised)
     return END
 
 
-async def _check(ctx: Context, case: Case, photo: Photo) -> SelfieCheck | None:
-    """Download and check the photo off the event loop; None (user told why) when unusable."""
+async def _normalised(ctx: Context, photo: Photo) -> NormalisedPhoto | None:
+    """Download and normalise the photo off the event loop; None (user told why) when unusable."""
     limit = ctx.services.policy.selfie_max_bytes // 1_000_000
     try:
         data = await photo.download()
@@ -188,16 +195,15 @@ async def _check(ctx: Context, case: Case, photo: Photo) -> SelfieCheck | None:
     except ChannelError:
         await ctx.say("quarantine.selfie_failed")
         return None
-    hashes = await ctx.services.declarations.hashes(case.id)
     try:
-        return await ctx.services.check_selfie(data, case.reference_face, hashes)
+        return await ctx.services.normalise_photo(data)
     except PhotoRejected as rejected:
         key = REJECTIONS.get(rejected.reason, "quarantine.selfie_unreadable")
         await ctx.say(key, limit=limit)
         return None
 
 
-async def _save(ctx: Context, case: Case, check: SelfieCheck) -> None:
+async def _save(ctx: Context, case: Case, photo: NormalisedPhoto) -> None:
     services, now = ctx.services, ctx.services.clock.now()
     placement = await _placement(ctx, case)
     unwell = bool(ctx.conversation.data.get("unwell"))
@@ -206,10 +212,11 @@ async def _save(ctx: Context, case: Case, check: SelfieCheck) -> None:
             await _already_declared(ctx, case, placement)
             return
         placement = Placement(Timing.ADHOC, None)
-    selfie_id = await services.photos.put(check.photo.jpeg, {"case_id": case.id})
+    selfie_id = ctx.new_id("selfie")
+    await services.photos.put(selfie_id, photo.jpeg, {"case_id": case.id})
     window = placement.window
     declaration = Declaration(
-        id=uuid.uuid4().hex,
+        id=ctx.new_id("declaration"),
         receipt="".join(secrets.choice(CODE_ALPHABET) for _ in range(8)),
         case_id=case.id,
         area=case.area,
@@ -218,31 +225,31 @@ async def _save(ctx: Context, case: Case, check: SelfieCheck) -> None:
         timing=placement.timing.value,
         answers=Answers.model_validate(ctx.conversation.data.get("answers", {})),
         selfie_id=selfie_id,
-        dhash=f"{check.photo.dhash:016x}",
-        faces=check.faces,
-        face_distance=check.distance,
-        flags=sorted(check.flags),
+        dhash=f"{photo.dhash:016x}",
+        checks_pending=True,
         submitted_at=now,
     )
-    if not await services.declarations.add(declaration):  # declared meanwhile elsewhere
+    page = await _page(ctx, case, declaration)
+    stored = await services.declarations.add(declaration, page)
+    if stored is None:  # declared meanwhile elsewhere
         await _already_declared(ctx, case, placement)
         return
-    await _after_saving(ctx, case, declaration, check)
-
-
-async def _after_saving(
-    ctx: Context, case: Case, declaration: Declaration, check: SelfieCheck
-) -> None:
-    services = ctx.services
-    if case.reference_face is None and check.encoding is not None and not check.flags:
-        case.reference_face = list(check.encoding)
-        case.reference_selfie = declaration.selfie_id
-        await services.cases.save(case)
-    if declaration.answers.symptomatic:
-        person = await services.people.get(case.person_id)
-        assert person is not None
-        await services.outbox.enqueue([symptom_page(services, case, person, declaration)])
+    if page:
         services.wake_dispatchers()
+    services.check_selfie_later(stored.id)
+    await _receipt(ctx, stored)
+
+
+async def _page(ctx: Context, case: Case, declaration: Declaration) -> list[OutgoingMessage]:
+    """The page to staff if the answers show symptoms (queued with the declaration)."""
+    if not declaration.answers.symptomatic:
+        return []
+    person = await ctx.services.people.get(case.person_id)
+    return symptom_page(ctx.services, case, person, declaration)
+
+
+async def _receipt(ctx: Context, declaration: Declaration) -> None:
+    """What was stored, by when, and what happens next; then the menu."""
     timing = ctx.text(f"quarantine.timing_{declaration.timing}")
     slot = declaration.slot or ctx.text("quarantine.slot_adhoc")
     lines = [
@@ -254,8 +261,6 @@ async def _after_saving(
             receipt=declaration.receipt,
         )
     ]
-    if declaration.flags:
-        lines.append(ctx.text("quarantine.flags_note"))
     if declaration.answers.symptomatic:
         lines.append(ctx.text("quarantine.symptoms_advice"))
     await ctx.send("\n\n".join(lines))

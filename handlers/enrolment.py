@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from datetime import date, timedelta
 
 from core.channel import Button
@@ -10,15 +10,17 @@ from core.dates import format_date, parse_date
 from core.models import Case, ChatRef, Invite, Person
 from core.phone import normalize_phone
 from core.qr import qr_png
-from core.tokens import new_code, new_id, sign
+from core.tokens import new_code, sign
 from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin
 from handlers.invites import INVITE_KIND
 from handlers.notices import to_accounts, welcome_text
 from handlers.onboarding import take_name
+from handlers.registry import REGISTRY
 from handlers.staff import authorize, scope
 
 
+@REGISTRY.command("enroll", staff=True)
 async def start_enrolment(ctx: Context) -> None:
     """/enroll: staff with the right to enrol start the questions."""
     if await authorize(ctx, "case.enroll"):
@@ -36,13 +38,20 @@ async def take_phone_number(ctx: Context) -> str | None:
     if phone is None:
         await ctx.say("onboarding.phone_invalid", text=ctx.incoming.text.strip()[:30])
         return None
-    person = await ctx.services.people.by_phone(phone)
-    active = await ctx.services.cases.active_for_person(person.id) if person else None
-    if active:
-        await ctx.say("enroll.already_active", phone=phone, number=active.number)
+    if await _refused_as_active(ctx, phone):
         return None
     ctx.conversation.data["phone"] = phone
     return "address"
+
+
+async def _refused_as_active(ctx: Context, phone: str) -> bool:
+    """Say so and return True when someone with this phone already has an active case."""
+    for person in await ctx.services.people.with_phone(phone):
+        active = await ctx.services.cases.active_for_person(person.id)
+        if active:
+            await ctx.say("enroll.already_active", phone=phone, number=active.number)
+            return True
+    return False
 
 
 async def ask_phone(ctx: Context) -> None:
@@ -173,35 +182,55 @@ async def take_confirm(ctx: Context) -> str | None:
     if ctx.choice != "enroll:yes":
         await ctx.say("common.choose_option")
         return None
-    if await authorize(ctx, "case.enroll", str(ctx.conversation.data["area"])) is None:
+    data = ctx.conversation.data
+    if await authorize(ctx, "case.enroll", str(data["area"])) is None:
         return END
-    case, person = await _create_case(ctx)
-    accounts = await ctx.services.accounts.of_person(person.id)
-    if accounts:
+    if await _refused_as_active(ctx, str(data["phone"])):  # enrolled meanwhile by someone else
+        return END
+    verified = await _verified_person(ctx, str(data["phone"]))
+    person = verified or await _enrolled_record(ctx)
+    case = await _create_case(ctx, person)
+    if case is None:
+        return END
+    if verified:
         await _welcome_registered(ctx, case, person)
     else:
         await _send_invite(ctx, case, person)
     return END
 
 
-async def _create_case(ctx: Context) -> tuple[Case, Person]:
+async def _verified_person(ctx: Context, phone: str) -> Person | None:
+    """A resident whose own chat account proved this phone: the case can go straight to them."""
+    for person in await ctx.services.people.with_phone(phone):
+        accounts = await ctx.services.accounts.of_person(person.id)
+        if any(account.phone_verified for account in accounts):
+            return person
+    return None
+
+
+async def _enrolled_record(ctx: Context) -> Person:
+    """The record staff type for a phone; its id comes from the phone, so officers enrolling
+    the same number at once share one record (and the one-active-case index holds)."""
+    data, services = ctx.conversation.data, ctx.services
+    phone = str(data["phone"])
+    person = Person(
+        id=hashlib.sha256(f"enrolled|{phone}".encode()).hexdigest()[:32],
+        name=str(data["name"]),
+        phone=phone,
+        area=str(data["area"]),
+        address=str(data["address"]),
+        created_at=services.clock.now(),
+    )
+    await services.people.enrolled(person)
+    return person
+
+
+async def _create_case(ctx: Context, person: Person) -> Case | None:
+    """The new case, or None (the officer told) when the person got one meanwhile."""
     data, services, now = ctx.conversation.data, ctx.services, ctx.services.clock.now()
-    person = await services.people.by_phone(str(data["phone"]))
-    if person is None:
-        person = Person(
-            id=uuid.uuid4().hex,
-            name=str(data["name"]),
-            phone=str(data["phone"]),
-            area=str(data["area"]),
-            address=str(data["address"]),
-            created_at=now,
-        )
-        await services.people.add(person)
-    elif not person.address:
-        person.address = str(data["address"])
-        await services.people.save(person)
+    await services.people.fill_address(person.id, str(data["address"]))
     case = Case(
-        id=uuid.uuid4().hex,
+        id=ctx.new_id("case"),
         number=await services.cases.next_number(),
         person_id=person.id,
         area=str(data["area"]),
@@ -211,15 +240,20 @@ async def _create_case(ctx: Context) -> tuple[Case, Person]:
         created_at=now,
         staff_chat=ChatRef(platform=ctx.incoming.platform, chat_id=str(data["chat"])),
     )
-    await services.cases.add(case)
+    stored = await services.cases.add(case)
+    if stored is None:
+        active = await services.cases.active_for_person(person.id)
+        number = active.number if active else "?"
+        await ctx.say("enroll.already_active", phone=person.phone, number=number)
+        return None
     await services.audit.append(
         ctx.actor,
         "case.enroll",
         True,
-        target=case.id,
-        details={"number": str(case.number), "area": case.area},
+        target=stored.id,
+        details={"number": str(stored.number), "area": stored.area},
     )
-    return case, person
+    return stored
 
 
 async def _welcome_registered(ctx: Context, case: Case, person: Person) -> None:
@@ -238,9 +272,12 @@ async def _send_invite(ctx: Context, case: Case, person: Person) -> None:
     """A single-use invitation: Telegram deep link, its QR code, and a code for Zalo."""
     services = ctx.services
     expires_at = services.clock.now() + services.policy.invite_ttl
-    invite = Invite(id=new_id(), code=new_code(), case_id=case.id, expires_at=expires_at)
-    while not await services.invites.add(invite):
-        invite = invite.model_copy(update={"code": new_code()})
+    draft = Invite(
+        id=ctx.new_id("invite", 12), code=new_code(), case_id=case.id, expires_at=expires_at
+    )
+    while (invite := await services.invites.add(draft)) is None:  # that code was taken
+        draft = draft.model_copy(update={"code": new_code()})
+    expires_at = invite.expires_at
     token = sign(services.keys, INVITE_KIND, invite.id, expires_at)
     link = await services.start_link(f"{INVITE_KIND}_{token}")
     lines = [
@@ -260,6 +297,7 @@ async def _send_invite(ctx: Context, case: Case, person: Person) -> None:
 
 ENROLMENT = Flow(
     name="enrolment",
+    staff=True,
     first="name",
     steps={
         "name": Step(ask_name, take_name),

@@ -27,12 +27,13 @@ class Flow:
     """A named sequence of steps; the first one is where `begin` starts.
 
     Defining a flow registers it by name, so a conversation stored in the database can
-    continue in any process.
+    continue in any process. A `staff` flow can also be answered in a staff group chat.
     """
 
     name: str
     steps: Mapping[str, Step]
     first: str
+    staff: bool = False
 
     def __post_init__(self) -> None:
         _FLOWS[self.name] = self

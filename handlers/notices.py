@@ -47,6 +47,19 @@ def to_accounts(
     ]
 
 
+async def tell_resident(
+    services: Services, case: Case, key: str, text_key: str, **values: object
+) -> None:
+    """Queue a message about a case to every chat of its resident, in their language."""
+    accounts = await services.accounts.of_person(case.person_id)
+
+    def text(lang: str) -> str:
+        return t(lang, text_key, number=case.number, **values)
+
+    await services.outbox.enqueue(to_accounts(key, accounts, text))
+    services.wake_dispatchers()
+
+
 def declare_button(account: Account) -> list[list[Button]]:
     """A «declare now» button on Telegram (Zalo texts say to send /khaibao instead)."""
     if account.platform is not Platform.TELEGRAM:
@@ -69,9 +82,13 @@ def describe_answers(lang: str, answers: Answers) -> str:
 
 
 def symptom_page(
-    services: Services, case: Case, person: Person, declaration: Declaration
-) -> OutgoingMessage:
-    """The emergency page to the case's staff chat: who, where, what, and the selfie."""
+    services: Services, case: Case, person: Person | None, declaration: Declaration
+) -> list[OutgoingMessage]:
+    """The emergency page to the case's staff chat: who, where, what, then the selfie.
+
+    Text and photo are two messages, so a photo the platform cannot fetch or show never
+    holds back the text.
+    """
     lang = STAFF_LANGUAGE
     at = declaration.submitted_at.astimezone(services.timezone).strftime("%H:%M %d/%m/%Y")
     text = "\n".join(
@@ -80,9 +97,9 @@ def symptom_page(
             t(
                 lang,
                 "page.body",
-                name=person.name,
-                phone=person.phone,
-                address=person.address,
+                name=person.name if person else t(lang, "case.person_erased"),
+                phone=person.phone if person else "—",
+                address=person.address if person else "—",
                 area=services.areas.name(case.area),
                 at=at,
                 answers=describe_answers(lang, declaration.answers),
@@ -96,12 +113,24 @@ def symptom_page(
         if case.staff_chat.platform is Platform.TELEGRAM
         else []
     )
-    return OutgoingMessage(
+    chat = case.staff_chat
+    page = OutgoingMessage(
         key=f"page:{declaration.id}",
-        platform=case.staff_chat.platform,
-        chat_id=case.staff_chat.chat_id,
+        platform=chat.platform,
+        chat_id=chat.chat_id,
         text=text,
         buttons=buttons,
-        photo_id=declaration.selfie_id,
         priority=Priority.EMERGENCY,
     )
+    if declaration.selfie_id is None:
+        return [page]
+    caption = t(lang, "page.photo_caption", number=case.number, receipt=declaration.receipt)
+    photo = page.model_copy(
+        update={
+            "key": f"page:{declaration.id}:photo",
+            "text": caption,
+            "buttons": [],
+            "photo_id": declaration.selfie_id,
+        }
+    )
+    return [page, photo]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 from core.channel import Ask, Button, Kind, Platform
 from core.models import Account, Consent, Invite, Person
 from core.phone import normalize_phone
 from core.texts import LANGUAGES
-from handlers.binding import bind_invite
+from handlers.binding import PROVE_PHONE, bind_invite
 from handlers.context import Context
 from handlers.flow import END, Flow, Step
 from handlers.menu import show_menu
@@ -50,30 +49,13 @@ async def take_consent(ctx: Context) -> str | None:
     """Go on after consent; on refusal end without storing anything."""
     if ctx.choice == "consent:yes":
         ctx.conversation.data["consent_at"] = ctx.services.clock.now().isoformat()
-        return "confirm" if await _prefill_from_invite(ctx) else "name"
+        return "invite_phone" if "invite" in ctx.conversation.data else "name"
     if ctx.choice == "consent:no":
         await ctx.say("onboarding.declined")
         ctx.conversation.data.clear()
         return END
     await ctx.say("common.choose_option")
     return None
-
-
-async def _invite(ctx: Context) -> Invite | None:
-    """The invite this onboarding started from, if any."""
-    invite_id = ctx.conversation.data.get("invite")
-    return await ctx.services.invites.find(invite_id=str(invite_id)) if invite_id else None
-
-
-async def _prefill_from_invite(ctx: Context) -> bool:
-    """With an invite, start from what staff entered for the case (the user checks it)."""
-    invite = await _invite(ctx)
-    case = await ctx.services.cases.get(invite.case_id) if invite else None
-    person = await ctx.services.people.get(case.person_id) if case else None
-    if person is None:
-        return False
-    ctx.conversation.data.update(name=person.name, phone=person.phone, area=person.area)
-    return True
 
 
 async def ask_name(ctx: Context) -> None:
@@ -107,7 +89,9 @@ async def take_phone(ctx: Context) -> str | None:
     if phone is None:
         await ctx.say("onboarding.phone_invalid", text=typed.strip()[:30])
         return None
-    ctx.conversation.data["phone"] = phone
+    # Only a contact the sender shared of themselves proves the number is theirs.
+    verified = ctx.incoming.kind is Kind.CONTACT
+    ctx.conversation.data.update(phone=phone, verified=verified)
     return "area"
 
 
@@ -150,8 +134,11 @@ async def take_confirm(ctx: Context) -> str | None:
     if ctx.choice != "confirm:yes":
         await ctx.say("common.choose_option")
         return None
-    invite = await _invite(ctx)
-    await register(ctx, invite.case_id if invite else None)
+    invite = await _claimed_invite(ctx)
+    if "invite" in ctx.conversation.data and invite is None:
+        await ctx.say("invite.used")
+        return END
+    await register(ctx, invite)
     await ctx.say("onboarding.done", name=ctx.conversation.data["name"])
     if invite:
         await bind_invite(ctx, invite)
@@ -160,33 +147,41 @@ async def take_confirm(ctx: Context) -> str | None:
     return END
 
 
-async def register(ctx: Context, case_id: str | None) -> None:
+async def _claimed_invite(ctx: Context) -> Invite | None:
+    """The invitation this registration started from, if this user holds it."""
+    invite_id = ctx.conversation.data.get("invite")
+    invite = await ctx.services.invites.find(invite_id=str(invite_id)) if invite_id else None
+    return invite if invite and invite.used_by == ctx.actor else None
+
+
+async def register(ctx: Context, invite: Invite | None) -> None:
     """Store the person with the consent given and bind this chat account to them.
 
     For an invited user the person is the one staff enrolled for the case, now completed
     with their consent and their own corrections.
     """
     data, now, services = ctx.conversation.data, ctx.services.clock.now(), ctx.services
-    case = await services.cases.get(case_id) if case_id else None
-    existing = await services.people.get(case.person_id) if case else None
-    person = Person(
-        id=existing.id if existing else uuid.uuid4().hex,
-        name=str(data["name"]),
-        phone=str(data["phone"]),
-        area=str(data["area"]),
-        address=existing.address if existing else "",
-        created_at=existing.created_at if existing else now,
-        consent=Consent(version=services.privacy_version, at=str(data["consent_at"])),
-    )
+    consent = Consent(version=services.privacy_version, at=str(data["consent_at"]))
+    name, phone, area = str(data["name"]), str(data["phone"]), str(data["area"])
+    case = await services.cases.get(invite.case_id) if invite else None
+    if case:
+        person_id = case.person_id
+        await services.people.register(person_id, name, phone, area, consent)
+    else:
+        person_id = ctx.new_id("person")
+        person = Person(
+            id=person_id, name=name, phone=phone, area=area, consent=consent, created_at=now
+        )
+        await services.people.add(person)
     account = Account(
         platform=ctx.incoming.platform,
         user_id=ctx.incoming.user_id,
         chat_id=ctx.incoming.chat_id,
-        person_id=person.id,
+        person_id=person_id,
         language=ctx.lang,
+        phone_verified=bool(data.get("verified")),
         created_at=now,
     )
-    await (services.people.save(person) if existing else services.people.add(person))
     await services.accounts.save(account)
     ctx.account = account
 
@@ -197,6 +192,7 @@ ONBOARDING = Flow(
     steps={
         "language": Step(ask_language, take_language),
         "consent": Step(ask_consent, take_consent),
+        "invite_phone": PROVE_PHONE,
         "name": Step(ask_name, take_name),
         "phone": Step(ask_phone, take_phone),
         "area": Step(ask_area, take_area),

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from core.channel import Incoming, Kind, Outbound
 from core.tokens import normalize_code
-from handlers import account, casework, declaration, enrolment, invites, staff
+
+# Importing a handler module registers its commands, actions, codes and payloads.
+from handlers import (  # noqa: F401
+    account,
+    basics,
+    case_changes,
+    case_views,
+    declaration,
+    enrolment,
+    invites,
+    pages,
+    review,
+    staff,
+)
+from handlers.basics import cancel
 from handlers.context import Context, Services, resolve_choice
-from handlers.flow import ask_again, begin, finish, flow_named, resume
+from handlers.declaration import start_declaration
+from handlers.flow import ask_again, begin, flow_named, resume
+from handlers.groups import moved_group
+from handlers.limits import code_failed, codes_blocked
 from handlers.menu import show_menu
 from handlers.onboarding import ONBOARDING
-from handlers.payloads import PayloadRouter
+from handlers.registry import REGISTRY
 
 log = logging.getLogger(__name__)
 
-Command = Callable[[Context], Awaitable[None]]
 CANCEL_WORDS = frozenset({"hủy", "huỷ", "huy", "cancel", "thoát"})
 DECLARE_WORDS = frozenset({"khai báo", "khai bao", "khaibao"})
 IGNORED_KINDS = (Kind.STICKER, Kind.UNSUPPORTED)
@@ -25,49 +40,22 @@ IGNORED_KINDS = (Kind.STICKER, Kind.UNSUPPORTED)
 class Router:
     """Turns each `Incoming` into replies: commands, button actions, codes, flows.
 
-    The inbox worker calls it once per stored update, one update per user at a time.
+    The inbox worker calls it once per stored update, one update per user at a time. What a
+    command, button or code does is registered by the handler modules (handlers/registry.py).
+    Resident flows run only in private chats; in a group, staff commands and staff flows
+    answer staff members and everything else is left unanswered.
     """
 
-    def __init__(self, services: Services, payloads: PayloadRouter | None = None) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
-        self.payloads = payloads or PayloadRouter()
-        self.payloads.register(f"{invites.INVITE_KIND}_", invites.open_token)
-        # Buttons on proactive messages (reminders, pages) belong to no conversation.
-        self.actions: dict[str, Command] = {
-            "ack:": casework.acknowledge,
-            "act:declare": declaration.start_declaration,
-        }
-        self.commands: dict[str, Command] = {
-            "start": self._start,
-            "cancel": self._cancel,
-            "huy": self._cancel,
-            "help": self._help,
-            "me": self._me,
-            "language": self._language,
-            "delete": account.start_delete,
-            "xoa": account.start_delete,
-            "staff": staff.staff_info,
-            "audit": staff.audit_log,
-            "khaibao": declaration.start_declaration,
-            "declare": declaration.start_declaration,
-            "unwell": declaration.start_unwell,
-            "enroll": enrolment.start_enrolment,
-            "cases": casework.list_cases,
-            "case": casework.show_case,
-            "missed": casework.list_missed,
-            "review": casework.start_review,
-            "ack": casework.acknowledge,
-            "extend": casework.extend_case,
-            "end": casework.start_end,
-            "test": casework.record_test,
-        }
 
     async def handle(self, incoming: Incoming, out: Outbound) -> None:
         """Answer one update; a failure apologises instead of crashing."""
         ctx = await self._context(incoming, out)
         try:
-            await self._route(ctx)
-            await self._save(ctx)
+            if await self._allowed_here(ctx):
+                await self._route(ctx)
+                await self._save(ctx)
         except Exception:
             log.exception("update failed", extra={"update": incoming.dedupe_key})
             await self._apologise(ctx)
@@ -77,15 +65,34 @@ class Router:
         account_ = await services.accounts.get(incoming.platform, incoming.user_id)
         if account_ and account_.blocked:  # writing to us again means they unblocked the bot
             account_.blocked = False
-            await services.accounts.save(account_)
+            await services.accounts.unblock(incoming.platform, incoming.user_id)
         conversation = await services.conversations.get(incoming.platform, incoming.user_id)
         return Context(incoming, out, services, account_, conversation)
 
+    async def _allowed_here(self, ctx: Context) -> bool:
+        """In a group chat only staff, and only with what is meant for groups."""
+        incoming = ctx.incoming
+        if incoming.private:
+            return True
+        if incoming.kind is Kind.MIGRATED:
+            await moved_group(ctx)
+            return False
+        meant_for_groups = (
+            (incoming.kind is Kind.COMMAND and _command_for_groups(incoming.command))
+            or (incoming.kind is Kind.BUTTON and _action_for_groups(incoming.button_data))
+            or _staff_flow(ctx)
+        )
+        if not meant_for_groups:
+            return False
+        return await ctx.services.staff.get(incoming.platform, incoming.user_id) is not None
+
     async def _route(self, ctx: Context) -> None:
-        action = self._action(ctx)
-        if action is not None:
-            await action(ctx)
-            return
+        if ctx.incoming.kind is Kind.BUTTON:
+            action = REGISTRY.action_for(ctx.incoming.button_data)
+            if action is not None:
+                ctx.choice = ctx.incoming.button_data
+                await action.run(ctx)
+                return
         choice = resolve_choice(ctx.incoming, ctx.conversation.options)
         if choice is None:
             await ctx.say("common.stale_button")
@@ -97,11 +104,11 @@ class Router:
         if ctx.incoming.kind is Kind.COMMAND:
             await self._command(ctx)
         elif words in CANCEL_WORDS:
-            await self._cancel(ctx)
+            await cancel(ctx)
         elif code:
-            await invites.open_code(ctx, code)
+            await self._code(ctx, code)
         elif words in DECLARE_WORDS and ctx.account:
-            await declaration.start_declaration(ctx)
+            await start_declaration(ctx)
         elif ctx.account is None and flow is None:
             await begin(ctx, ONBOARDING)
         elif ctx.incoming.kind in IGNORED_KINDS:
@@ -110,24 +117,27 @@ class Router:
         elif flow is not None:
             await resume(ctx, flow)
         elif ctx.choice.startswith("menu:"):
-            await self.commands[ctx.choice.removeprefix("menu:")](ctx)
+            await REGISTRY.commands[ctx.choice.removeprefix("menu:")].run(ctx)
         else:
             await show_menu(ctx)
 
-    def _action(self, ctx: Context) -> Command | None:
-        if ctx.incoming.kind is not Kind.BUTTON:
-            return None
-        data = ctx.incoming.button_data
-        ctx.choice = data
-        return next((run for prefix, run in self.actions.items() if data.startswith(prefix)), None)
-
     async def _command(self, ctx: Context) -> None:
-        command = self.commands.get(ctx.incoming.command)
+        command = REGISTRY.commands.get(ctx.incoming.command)
         if command is None:
             await ctx.say("common.unknown_command", command=ctx.incoming.command)
             await ask_again(ctx)
             return
-        await command(ctx)
+        await command.run(ctx)
+
+    async def _code(self, ctx: Context, code: str) -> None:
+        """A typed code (Zalo has no deep links); guessing is limited per account and overall."""
+        if await codes_blocked(ctx):
+            await ctx.say("common.too_many_codes")
+            return
+        run = REGISTRY.code_for(code)
+        if run is None or not await run(ctx, code):
+            await code_failed(ctx, code)
+            await ctx.say("payload.invalid")
 
     async def _save(self, ctx: Context) -> None:
         conversation = ctx.conversation
@@ -145,39 +155,17 @@ class Router:
         except Exception:
             log.exception("apology failed", extra={"update": ctx.incoming.dedupe_key})
 
-    async def _start(self, ctx: Context) -> None:
-        payload = ctx.incoming.payload
-        if payload:
-            handled = await self.payloads.dispatch(ctx, payload)
-            if handled or ctx.account:
-                return
-        if ctx.account:
-            await ctx.say("onboarding.already")
-            await show_menu(ctx)
-        else:
-            await begin(ctx, ONBOARDING)
 
-    async def _cancel(self, ctx: Context) -> None:
-        flow = ctx.conversation.flow
-        finish(ctx)
-        if not flow:
-            await ctx.say("common.nothing_to_cancel")
-        elif ctx.account is None:
-            await ctx.say("onboarding.restart")
-            ctx.conversation.data.clear()
-            return
-        else:
-            await ctx.say("common.cancelled")
-        if ctx.account:
-            await show_menu(ctx)
+def _command_for_groups(name: str) -> bool:
+    command = REGISTRY.commands.get(name)
+    return command is not None and command.for_groups
 
-    async def _help(self, ctx: Context) -> None:
-        await account.show_help(ctx)
-        await ask_again(ctx)
 
-    async def _me(self, ctx: Context) -> None:
-        await account.show_me(ctx)
-        await ask_again(ctx)
+def _action_for_groups(data: str) -> bool:
+    action = REGISTRY.action_for(data)
+    return action is not None and action.in_groups
 
-    async def _language(self, ctx: Context) -> None:
-        await account.change_language(ctx)
+
+def _staff_flow(ctx: Context) -> bool:
+    flow = flow_named(ctx.conversation.flow)
+    return flow is not None and flow.staff

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from core.models import Role, Staff
+from core.models import Case, Role, Staff
 from handlers.context import Context
+from handlers.limits import audit_throttled
+from handlers.registry import REGISTRY
 
 AUDIT_PAGE = 10
 
@@ -28,17 +30,38 @@ def may(staff: Staff | None, permission: str, area: str | None = None) -> bool:
     return area is None or staff.role is Role.DISTRICT_ADMIN or area in staff.areas
 
 
-async def authorize(ctx: Context, permission: str, area: str | None = None) -> Staff | None:
-    """The gate: check role and scope, audit the attempt, refuse politely when not allowed."""
+async def authorize(
+    ctx: Context, permission: str, area: str | None = None, subject: str = ""
+) -> Staff | None:
+    """The gate: check role and scope, audit the attempt, refuse politely when not allowed.
+
+    `subject` names what is being looked at or changed (a case, a declaration) in the audit
+    trail; without it the area is recorded.
+    """
     staff = await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id)
     allowed = may(staff, permission, area)
-    await ctx.services.audit.append(ctx.actor, permission, allowed, target=area or "")
+    target = subject or area or ""
+    if staff is None:  # a stranger: repeated tries must not flood the audit trail
+        await audit_throttled(ctx, permission, target)
+    else:
+        await ctx.services.audit.append(ctx.actor, permission, allowed, target=target)
     if not allowed:
         await ctx.say("staff.denied")
         return None
     return staff
 
 
+async def authorize_case(ctx: Context, permission: str, number: str) -> Case | None:
+    """The case numbered `number` if the staff member may act on it (audited either way)."""
+    case = await ctx.services.cases.by_number(int(number)) if number.isdigit() else None
+    if case is None:
+        if await authorize(ctx, permission):  # still audited: who looked for what
+            await ctx.say("case.not_found", number=number)
+        return None
+    return case if await authorize(ctx, permission, case.area, subject=case.id) else None
+
+
+@REGISTRY.command("staff", staff=True)
 async def staff_info(ctx: Context) -> None:
     """/staff: my role, scope and commands."""
     staff = await authorize(ctx, "staff.info")
@@ -56,6 +79,7 @@ async def describe_role(ctx: Context, staff: Staff) -> None:
     await ctx.say("help.staff", role=ctx.text(f"roles.{staff.role.value}"), scope=scope)
 
 
+@REGISTRY.command("audit", staff=True)
 async def audit_log(ctx: Context) -> None:
     """/audit: the newest audit entries."""
     if await authorize(ctx, "audit.read") is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from pymongo.errors import DuplicateKeyError
 
 from core.audit import GENESIS, entry_hash
@@ -55,7 +57,9 @@ class AuditRepo:
                 break
             except DuplicateKeyError:
                 seq += 1
-        await self._counters.update_one({"_id": "audit"}, {"$max": {"seq": seq}}, upsert=True)
+        # The head is only a hint where to start looking; losing its first upsert race is fine.
+        with suppress(DuplicateKeyError):
+            await self._counters.update_one({"_id": "audit"}, {"$max": {"seq": seq}}, upsert=True)
         return entry
 
     async def latest(self, count: int) -> list[AuditEntry]:

@@ -8,9 +8,11 @@ from datetime import date, datetime
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from core.models import Case, CaseStatus, Invite
+from core.models import Case, CaseStatus, ChatRef, Invite, LabTest
 from storage.counters import increment
-from storage.documents import Database, to_document, without_id
+from storage.documents import Database, Document, to_document, without_id
+
+ACTIVE = {"status": CaseStatus.ACTIVE.value}
 
 
 class CasesRepo:
@@ -24,13 +26,67 @@ class CasesRepo:
         """The next case number (1, 2, 3...)."""
         return await increment(self._counters, "cases")
 
-    async def add(self, case: Case) -> None:
-        """Store a new case."""
-        await self._cases.insert_one({"_id": case.id, **to_document(case)})
+    async def add(self, case: Case) -> Case | None:
+        """Store a new case: the stored one (the same on a re-run), None if the person has one.
+
+        One active case per person is a unique partial index, so two officers enrolling the
+        same person at once get one case between them.
+        """
+        try:
+            await self._cases.insert_one({"_id": case.id, **to_document(case)})
+        except DuplicateKeyError:
+            return await self.get(case.id)
+        return case
 
     async def save(self, case: Case) -> None:
         """Replace a case after a change (dates, status, tests, reference face)."""
         await self._cases.replace_one({"_id": case.id}, {"_id": case.id, **to_document(case)})
+
+    async def extend(self, case_id: str, end: date) -> Case | None:
+        """Move an active case's last day; None when the case is no longer active."""
+        return await self._change({"_id": case_id, **ACTIVE}, {"$set": {"end": end.isoformat()}})
+
+    async def end(self, case_id: str, reason: str, at: datetime) -> Case | None:
+        """End an active case now; None when it had ended already."""
+        changes = {"status": CaseStatus.ENDED.value, "end_reason": reason, "ended_at": at}
+        return await self._change({"_id": case_id, **ACTIVE}, {"$set": changes})
+
+    async def complete(self, case_id: str, day: date, at: datetime) -> bool:
+        """End a case whose last day is `day` or earlier; False when it was extended or ended."""
+        query = {"_id": case_id, **ACTIVE, "end": {"$lte": day.isoformat()}}
+        changes = {"status": CaseStatus.ENDED.value, "end_reason": "completed", "ended_at": at}
+        return await self._change(query, {"$set": changes}) is not None
+
+    async def add_test(self, case_id: str, test: LabTest) -> bool:
+        """Append a test result; False when the case is unknown."""
+        return (
+            await self._change({"_id": case_id}, {"$push": {"tests": to_document(test)}})
+            is not None
+        )
+
+    async def set_reference(self, case_id: str, face: list[float], selfie_id: str) -> bool:
+        """Set the reference face once: False when the case has one already."""
+        query = {"_id": case_id, "reference_face": None}
+        changes = {"reference_face": face, "reference_selfie": selfie_id}
+        return await self._change(query, {"$set": changes}) is not None
+
+    async def move_to_person(self, case_id: str, old: str, new: str) -> bool:
+        """Put a case under another person's record; False when it was moved meanwhile."""
+        query = {"_id": case_id, "person_id": old}
+        return await self._change(query, {"$set": {"person_id": new}}) is not None
+
+    async def move_staff_chat(self, old: ChatRef, new: ChatRef) -> int:
+        """Send the pages of every case of chat `old` to `new` (a group became a supergroup)."""
+        query = {"staff_chat.platform": old.platform.value, "staff_chat.chat_id": old.chat_id}
+        result = await self._cases.update_many(query, {"$set": {"staff_chat": new.model_dump()}})
+        return result.modified_count
+
+    async def _change(self, query: Document, update: Document) -> Case | None:
+        """Apply a conditional update; the case afterwards, or None when nothing matched."""
+        document = await self._cases.find_one_and_update(
+            query, update, return_document=ReturnDocument.AFTER
+        )
+        return _case(document)
 
     async def get(self, case_id: str) -> Case | None:
         """A case by id."""
@@ -65,13 +121,13 @@ class InvitesRepo:
     def __init__(self, db: Database) -> None:
         self._invites = db["invites"]
 
-    async def add(self, invite: Invite) -> bool:
-        """Store an invite; False when its code is taken (the caller draws another)."""
+    async def add(self, invite: Invite) -> Invite | None:
+        """Store an invite: the stored one (the same on a re-run), None when its code is taken."""
         try:
             await self._invites.insert_one({"_id": invite.id, **to_document(invite)})
         except DuplicateKeyError:
-            return False
-        return True
+            return await self.find(invite_id=invite.id)
+        return invite
 
     async def find(self, invite_id: str | None = None, code: str | None = None) -> Invite | None:
         """An invite by id or by code."""
@@ -80,12 +136,15 @@ class InvitesRepo:
         return Invite.model_validate(document) if document else None
 
     async def claim(self, invite_id: str, by: str, now: datetime) -> Invite | None:
-        """Mark an unused, unexpired invite used, atomically; None when that is not possible."""
+        """Take an unexpired invite for `by`, atomically; None when someone else has it.
+
+        Claiming again by the same account is allowed: it finishes what it started.
+        """
         document = await self._invites.find_one_and_update(
             {"_id": invite_id, "used_at": None, "expires_at": {"$gt": now}},
             {"$set": {"used_at": now, "used_by": by}},
             return_document=ReturnDocument.AFTER,
-        )
+        ) or await self._invites.find_one({"_id": invite_id, "used_by": by})
         return Invite.model_validate(without_id(document)) if document else None
 
 

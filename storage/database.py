@@ -11,7 +11,9 @@ from pathlib import Path
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 
+from core.models import CaseStatus
 from core.ports import Clock
+from storage.attempts import AttemptsRepo
 from storage.audit import AuditRepo
 from storage.cases import CasesRepo, InvitesRepo
 from storage.conversations import ConversationsRepo
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 UPDATE_KEYS_KEPT = timedelta(days=3)
 MEDIA_KEPT = timedelta(days=1)
-OUTBOX_SENT_KEPT = timedelta(days=30)
+OUTBOX_SETTLED_KEPT = timedelta(days=30)
 
 INDEXES: dict[str, list[IndexModel]] = {
     "people": [IndexModel("phone"), IndexModel("area")],
@@ -51,15 +53,25 @@ INDEXES: dict[str, list[IndexModel]] = {
     "staff": [IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True)],
     "audit": [IndexModel("seq", unique=True)],
     "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
+    "attempts": [IndexModel("expires_at", expireAfterSeconds=0)],
     "outbox": [
         IndexModel("key", unique=True),
-        # Sent messages are forgotten after a month; pending ones have no sent_at.
-        IndexModel("sent_at", expireAfterSeconds=int(OUTBOX_SENT_KEPT.total_seconds())),
+        # Settled messages (sent, failed, blocked, skipped) are forgotten after a month.
+        IndexModel("settled_at", expireAfterSeconds=int(OUTBOX_SETTLED_KEPT.total_seconds())),
         IndexModel([("platform", ASCENDING), ("priority", ASCENDING), ("seq", ASCENDING)]),
+        IndexModel([("platform", ASCENDING), ("chat_id", ASCENDING)]),
     ],
     "cases": [
         IndexModel("number", unique=True),
         IndexModel([("person_id", ASCENDING), ("status", ASCENDING)]),
+        # One active case per person.
+        IndexModel(
+            "person_id",
+            name="one_active_case",
+            unique=True,
+            partialFilterExpression={"status": CaseStatus.ACTIVE.value},
+        ),
+        IndexModel([("staff_chat.platform", ASCENDING), ("staff_chat.chat_id", ASCENDING)]),
         IndexModel([("area", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("end", ASCENDING)]),
     ],
@@ -72,6 +84,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("case_id", ASCENDING), ("local_date", ASCENDING)]),
         IndexModel([("needs_review", ASCENDING), ("area", ASCENDING)]),
         IndexModel([("needs_ack", ASCENDING), ("area", ASCENDING)]),
+        IndexModel("checks_pending"),
     ],
 }
 
@@ -87,6 +100,7 @@ class Storage:
     inbox: InboxRepo
     staff: StaffRepo
     audit: AuditRepo
+    attempts: AttemptsRepo
     media: MediaRepo
     outbox: OutboxRepo
     leases: LeaseRepo
@@ -99,6 +113,8 @@ class Storage:
     @classmethod
     def over(cls, db: Database, clock: Clock) -> Storage:
         """Repositories for `db`, all reading time from `clock`."""
+        outbox = OutboxRepo(db, clock)
+        photos = PhotoRepo(db)
         return cls(
             db=db,
             people=PeopleRepo(db),
@@ -107,13 +123,14 @@ class Storage:
             inbox=InboxRepo(db),
             staff=StaffRepo(db),
             audit=AuditRepo(db, clock),
+            attempts=AttemptsRepo(db, clock),
             media=MediaRepo(db, clock),
-            outbox=OutboxRepo(db, clock),
+            outbox=outbox,
             leases=LeaseRepo(db, clock),
-            photos=PhotoRepo(db),
+            photos=photos,
             cases=CasesRepo(db),
             invites=InvitesRepo(db),
-            declarations=DeclarationsRepo(db),
+            declarations=DeclarationsRepo(db, outbox),
             fanouts=FanoutRepo(db, clock),
         )
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from pymongo.errors import DuplicateKeyError
 
-from core.models import Ack, Declaration, Review
-from storage.documents import Database, to_document, without_id
+from core.models import Ack, Declaration, OutgoingMessage, Review
+from storage.documents import Database, Document, Session, to_document, without_id
+from storage.outbox import OutboxRepo
 
 
 class DeclarationsRepo:
@@ -20,26 +21,36 @@ class DeclarationsRepo:
     keeps those queues small, indexed and bounded.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: OutboxRepo) -> None:
         self._declarations = db["declarations"]
+        self._outbox = outbox
 
-    async def add(self, declaration: Declaration) -> bool:
-        """Store a declaration; False when its window already has one."""
-        slot = declaration.slot
-        document = {
-            "_id": declaration.id,
-            **to_document(declaration),
-            "slot_key": f"{declaration.local_date}/{slot}" if slot else f"adhoc/{declaration.id}",
-        }
-        if declaration.flags:
-            document["needs_review"] = True
-        if declaration.answers.symptomatic:
-            document["needs_ack"] = True
+    async def add(
+        self, declaration: Declaration, page: Sequence[OutgoingMessage] = ()
+    ) -> Declaration | None:
+        """Store a declaration and queue its page to staff in one transaction.
+
+        Returns the stored declaration: the same one when this update runs again (its page,
+        if still unacknowledged, queued again), None when its window already has another.
+        """
+        existing = await self.get(declaration.id)
+        if existing is not None:
+            if existing.ack is None and page:
+                await self._outbox.enqueue(page)
+            return existing
+        document = _document(declaration)
+        messages = await self._outbox.numbered(page)
+
+        async def store(session: Session) -> None:
+            await self._declarations.insert_one(document, session=session)
+            await self._outbox.insert(messages, session)
+
         try:
-            await self._declarations.insert_one(document)
+            async with self._declarations.database.client.start_session() as session:
+                await session.with_transaction(store)
         except DuplicateKeyError:
-            return False
-        return True
+            return await self.get(declaration.id)
+        return declaration
 
     async def get(self, declaration_id: str) -> Declaration | None:
         """A declaration by id."""
@@ -63,10 +74,32 @@ class DeclarationsRepo:
         cursor = self._declarations.find({"slot_key": f"{day}/{slot}"}, {"case_id": 1})
         return {str(document["case_id"]) async for document in cursor}
 
-    async def hashes(self, case_id: str) -> list[int]:
-        """Perceptual hashes of a case's earlier selfies."""
-        cursor = self._declarations.find({"case_id": case_id, "dhash": {"$ne": ""}}, {"dhash": 1})
-        return [int(str(document["dhash"]), 16) async for document in cursor]
+    async def hashes(self, case_id: str, excluding: str = "") -> list[int]:
+        """Perceptual hashes of a case's selfies, but for one declaration's own."""
+        cursor = self._declarations.find({"case_id": case_id}, {"dhash": 1})
+        return [
+            int(str(document["dhash"]), 16)
+            async for document in cursor
+            if document.get("dhash") and document["_id"] != excluding
+        ]
+
+    async def checks_pending(self) -> list[Declaration]:
+        """Declarations whose selfie has not been checked yet (a small, indexed set)."""
+        cursor = self._declarations.find({"checks_pending": True})
+        return [Declaration.model_validate(without_id(d)) async for d in cursor]
+
+    async def checked(
+        self, declaration_id: str, faces: int, distance: float | None, flags: list[str]
+    ) -> bool:
+        """Store the selfie check once; flagged photos join the review queue."""
+        changes: dict[str, object] = {"faces": faces, "face_distance": distance, "flags": flags}
+        if flags:
+            changes["needs_review"] = True
+        result = await self._declarations.update_one(
+            {"_id": declaration_id, "checks_pending": True},
+            {"$set": changes, "$unset": {"checks_pending": ""}},
+        )
+        return result.modified_count == 1
 
     async def waiting_review(self, areas: Iterable[str] | None) -> list[Declaration]:
         """Flagged selfies no one has reviewed yet, oldest first."""
@@ -107,3 +140,20 @@ def _declaration(document: dict[str, object] | None) -> Declaration | None:
     for internal in ("slot_key", "needs_review", "needs_ack"):
         document.pop(internal, None)
     return Declaration.model_validate(document)
+
+
+def _document(declaration: Declaration) -> Document:
+    """A declaration as stored, with the internal keys its indexes use."""
+    slot = declaration.slot
+    document = {
+        "_id": declaration.id,
+        **to_document(declaration),
+        "slot_key": f"{declaration.local_date}/{slot}" if slot else f"adhoc/{declaration.id}",
+    }
+    if declaration.flags:
+        document["needs_review"] = True
+    if not declaration.checks_pending:
+        del document["checks_pending"]
+    if declaration.answers.symptomatic:
+        document["needs_ack"] = True
+    return document

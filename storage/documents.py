@@ -6,12 +6,14 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
 Collection = AsyncCollection[Document]
 Database = AsyncDatabase[Document]
+Session = AsyncClientSession
 
 
 def without_id(document: Document | None) -> Document | None:

@@ -7,6 +7,7 @@ import logging
 import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 from pymongo import AsyncMongoClient
@@ -51,11 +52,21 @@ async def is_alive(uri: str, timeout_ms: int = 500) -> bool:
 
 
 class EmbeddedMongo:
-    """Starts `secantusd-py` on a free loopback port with data in `path`; stops it on exit."""
+    """Starts `secantusd-py` on a free loopback port with data in `path`; stops it on exit.
 
-    def __init__(self, path: Path | str) -> None:
+    For tests: `fixed_clock` turns off the TTL sweeper, which expires documents by the
+    server's real clock and so would delete what a simulated day stores at once;
+    `test_commands` enables `configureFailPoint` for fault injection.
+    """
+
+    def __init__(
+        self, path: Path | str, fixed_clock: bool = False, test_commands: bool = False
+    ) -> None:
         self.path = str(path)
         self.port = 0
+        self._fixed_clock = fixed_clock
+        self._test_commands = test_commands
+        self._config: tempfile.TemporaryDirectory[str] | None = None
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -71,6 +82,7 @@ class EmbeddedMongo:
         # The server logs to our stderr only on errors; its chatter would drown ours.
         self._process = await asyncio.create_subprocess_exec(
             *_server_command(),
+            *self._options(),
             "--host",
             "127.0.0.1",
             "--port",
@@ -94,6 +106,15 @@ class EmbeddedMongo:
         log.info("embedded database started", extra={"port": self.port, "path": self.path})
         return self.uri
 
+    def _options(self) -> list[str]:
+        options = ["--enable-test-commands"] if self._test_commands else []
+        if self._fixed_clock:
+            self._config = tempfile.TemporaryDirectory()
+            config = Path(self._config.name, "secantusd.toml")
+            config.write_text("[storage]\nttl_sweep_seconds = 0\n")
+            options += ["--config", str(config)]
+        return options
+
     def _write_port_file(self) -> None:
         if self.path != ":memory:":
             Path(self.path, PORT_FILE).write_text(str(self.port))
@@ -111,6 +132,8 @@ class EmbeddedMongo:
         except TimeoutError:
             process.kill()
             await process.wait()
+        if self._config is not None:
+            self._config.cleanup()
 
 
 async def running_server(path: Path) -> str | None:

@@ -1,6 +1,7 @@
 """The outbox: proactive messages in lanes (platform, priority), each numbered by its own counter.
 
-Every query is bounded: a key, a lane's counters, or a window of sequence numbers in one lane.
+Every query is bounded: a key, a lane's counters, a window of sequence numbers in one lane, or
+one chat's messages (`(platform, chat_id)`, when a Telegram group moved to a new chat id).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from core.channel import Platform
 from core.models import OutboxEntry, OutboxStatus, OutgoingMessage, Priority
 from core.ports import Clock
 from storage.counters import increment
-from storage.documents import Database, Document
+from storage.documents import Database, Document, Session
 
 DUPLICATE_KEY = 11000
 # One block of numbers per chunk, so a chunk's insert lands within seconds of its allocation:
@@ -35,7 +36,10 @@ def _cursor_id(platform: Platform, priority: Priority) -> str:
 
 
 class OutboxRepo:
-    """The `outbox` collection (unique `key`; `(platform, priority, seq)`) and lane counters."""
+    """The `outbox` collection and its lane counters.
+
+    Indexes: unique `key`; `(platform, priority, seq)` for lanes; `(platform, chat_id)` to retarget.
+    """
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self._outbox = db["outbox"]
@@ -48,18 +52,33 @@ class OutboxRepo:
         for (platform, priority), group in _by_lane(messages).items():
             for start in range(0, len(group), ENQUEUE_CHUNK):
                 chunk = group[start : start + ENQUEUE_CHUNK]
-                added += await self._insert(platform, priority, chunk)
+                added += await self.insert(await self._numbered(platform, priority, chunk))
         return added
 
-    async def _insert(
+    async def numbered(self, messages: Sequence[OutgoingMessage]) -> list[Document]:
+        """The documents of a few messages, numbered in their lanes, for `insert` (a number
+        left unused when the insert never happens is skipped by the dispatcher)."""
+        return [
+            document
+            for (platform, priority), group in _by_lane(messages).items()
+            for document in await self._numbered(platform, priority, group)
+        ]
+
+    async def _numbered(
         self, platform: Platform, priority: Priority, messages: list[OutgoingMessage]
-    ) -> int:
+    ) -> list[Document]:
         head = await increment(self._counters, _head_id(platform, priority), len(messages))
         first = head - len(messages)
         now = self._clock.now()
-        documents = [_document(message, first + n, now) for n, message in enumerate(messages)]
+        return [_document(message, first + n, now) for n, message in enumerate(messages)]
+
+    async def insert(self, documents: list[Document], session: Session | None = None) -> int:
+        """Insert numbered documents (in `session`'s transaction, if given); a key enqueued
+        before is skipped. Returns how many were added."""
+        if not documents:
+            return 0
         try:
-            result = await self._outbox.insert_many(documents, ordered=False)
+            result = await self._outbox.insert_many(documents, ordered=False, session=session)
         except BulkWriteError as error:
             # A key enqueued before fails alone and leaves its number unused: that is the dedupe.
             if any(failure["code"] != DUPLICATE_KEY for failure in error.details["writeErrors"]):
@@ -105,6 +124,7 @@ class OutboxRepo:
         if not entries:
             return
         # Only a pending message changes: a late writer never undoes another's final outcome.
+        now = self._clock.now()
         updates = [
             UpdateOne(
                 {"key": entry.key, "status": OutboxStatus.PENDING.value},
@@ -115,6 +135,7 @@ class OutboxRepo:
                         "next_at": entry.next_at,
                         "sent_at": entry.sent_at,
                         "error": entry.error[:ERROR_LENGTH],
+                        "settled_at": None if entry.status == OutboxStatus.PENDING else now,
                     },
                     "$unset": {"lease_until": ""},
                 },
@@ -122,6 +143,14 @@ class OutboxRepo:
             for entry in entries
         ]
         await self._outbox.bulk_write(updates, ordered=False)
+
+    async def retarget(self, platform: Platform, chat_id: str, new_chat_id: str) -> int:
+        """Move the chat's pending messages to `new_chat_id`; returns how many moved."""
+        result = await self._outbox.update_many(
+            {"platform": platform.value, "chat_id": chat_id, "status": OutboxStatus.PENDING.value},
+            {"$set": {"chat_id": new_chat_id}},
+        )
+        return result.modified_count
 
 
 def _by_lane(messages: Sequence[OutgoingMessage]) -> dict[Lane, list[OutgoingMessage]]:

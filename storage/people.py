@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pymongo.errors import DuplicateKeyError
+
 from core.channel import Platform
-from core.models import Account, Person
+from core.models import Account, Consent, Person
 from storage.documents import Database, without_id
 
 
@@ -15,9 +17,44 @@ class PeopleRepo:
     def __init__(self, db: Database) -> None:
         self._people = db["people"]
 
-    async def add(self, person: Person) -> None:
-        """Store a new person."""
-        await self._people.insert_one({"_id": person.id, **person.model_dump()})
+    async def add(self, person: Person) -> bool:
+        """Store a new person; False when the id exists (the same update run again)."""
+        try:
+            await self._people.insert_one({"_id": person.id, **person.model_dump()})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def enrolled(self, person: Person) -> None:
+        """Create or refresh the record staff typed for a phone (its id comes from the phone)."""
+        details = {"name": person.name, "area": person.area, "address": person.address}
+        created = {
+            "id": person.id,
+            "phone": person.phone,
+            "consent": None,
+            "created_at": person.created_at,
+        }
+        for _ in range(2):  # two officers at once: the loser of the upsert race updates
+            try:
+                await self._people.update_one(
+                    {"_id": person.id}, {"$set": details, "$setOnInsert": created}, upsert=True
+                )
+                return
+            except DuplicateKeyError:
+                continue
+
+    async def register(
+        self, person_id: str, name: str, phone: str, area: str, consent: Consent
+    ) -> None:
+        """The resident completed a record staff created: their own details and consent."""
+        details = {"name": name, "phone": phone, "area": area, "consent": consent.model_dump()}
+        await self._people.update_one({"_id": person_id}, {"$set": details})
+
+    async def fill_address(self, person_id: str, address: str) -> None:
+        """Set the address where none is known yet."""
+        await self._people.update_one(
+            {"_id": person_id, "address": ""}, {"$set": {"address": address}}
+        )
 
     async def get(self, person_id: str) -> Person | None:
         """A person by id."""
@@ -28,12 +65,6 @@ class PeopleRepo:
         """Erase a person's record."""
         await self._people.delete_one({"_id": person_id})
 
-    async def save(self, person: Person) -> None:
-        """Replace a person's record after a change."""
-        await self._people.replace_one(
-            {"_id": person.id}, {"_id": person.id, **person.model_dump()}
-        )
-
     async def many(self, person_ids: Iterable[str]) -> dict[str, Person]:
         """People by id, fetched in chunks of bounded `$in` lookups."""
         found: dict[str, Person] = {}
@@ -43,10 +74,10 @@ class PeopleRepo:
                 found[person.id] = person
         return found
 
-    async def by_phone(self, phone: str) -> Person | None:
-        """The first person with this phone number (+84 form)."""
-        document = without_id(await self._people.find_one({"phone": phone}))
-        return Person.model_validate(document) if document else None
+    async def with_phone(self, phone: str) -> list[Person]:
+        """Everyone with this phone number (+84 form): a number is not a person."""
+        cursor = self._people.find({"phone": phone})
+        return [Person.model_validate(without_id(document)) async for document in cursor]
 
 
 class AccountsRepo:
@@ -63,12 +94,22 @@ class AccountsRepo:
         return Account.model_validate(document) if document else None
 
     async def save(self, account: Account) -> None:
-        """Create or replace an account."""
-        await self._accounts.replace_one(
+        """Bind a chat account to a person (creating it, or re-binding it at registration)."""
+        await self._accounts.update_one(
             {"platform": account.platform.value, "user_id": account.user_id},
-            account.model_dump(mode="python"),
+            {"$set": account.model_dump(mode="python")},
             upsert=True,
         )
+
+    async def set_language(self, platform: Platform, user_id: str, language: str) -> None:
+        """Change the language an account is answered in."""
+        query = {"platform": platform.value, "user_id": user_id}
+        await self._accounts.update_one(query, {"$set": {"language": language}})
+
+    async def unblock(self, platform: Platform, user_id: str) -> None:
+        """The user wrote to us again: they no longer block the bot."""
+        query = {"platform": platform.value, "user_id": user_id}
+        await self._accounts.update_one(query, {"$set": {"blocked": False}})
 
     async def delete(self, platform: Platform, user_id: str) -> None:
         """Forget an account."""

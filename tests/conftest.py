@@ -30,8 +30,9 @@ TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 
 @pytest.fixture(scope="session")
 async def mongo_uri() -> AsyncIterator[str]:
-    """A SecantusDB server for the whole test session."""
-    server = EmbeddedMongo(":memory:")
+    """A SecantusDB server for the whole test session (fault injection on, TTL sweeper off:
+    the tests' fixed clocks are days behind the server's)."""
+    server = EmbeddedMongo(":memory:", fixed_clock=True, test_commands=True)
     yield await server.start()
     await server.stop()
 

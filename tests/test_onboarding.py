@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.app import Service
+from core.phone import normalize_phone
 from storage.database import Storage
 from tests.chat import User, options_of
 
@@ -25,7 +27,7 @@ async def register(user: User, phone: str = "0912 345 678", area: str = "Xã Su�
     [ask_area] = await user.share_phone(phone)
     assert area in options_of(ask_area, user.platform)
     [confirm] = await user.choose(area)
-    assert "Nguyễn Văn An" in confirm["text"] and "+84912345678" in confirm["text"]
+    assert "Nguyễn Văn An" in confirm["text"] and str(normalize_phone(phone)) in confirm["text"]
     done, menu = await user.choose("✅ Đúng, xác nhận", 2)
     assert "Đăng ký thành công" in done["text"]
     assert "👤 Thông tin của tôi" in options_of(menu, user.platform)
@@ -59,7 +61,9 @@ async def test_declining_consent_stores_nothing(user: User, storage: Storage) ->
         assert await storage.db[collection].count_documents({}) == 0
 
 
-async def test_invalid_phone_is_refused_and_asked_again(user: User, storage: Storage) -> None:
+async def test_invalid_phone_is_refused_and_asked_again(
+    user: User, storage: Storage, service: Service
+) -> None:
     await start(user)
     await user.choose("🇻🇳 Tiếng Việt")
     await user.choose("✅ Đồng ý")
@@ -68,6 +72,8 @@ async def test_invalid_phone_is_refused_and_asked_again(user: User, storage: Sto
     assert "«12345» chưa đúng" in refused["text"]
     [ask_area] = await user.says("+84 987 654 321")
     assert "xã, thị trấn" in ask_area["text"]
+    assert service.inbox is not None
+    await service.inbox.idle()  # the conversation is stored after the reply is sent
     conversation = await storage.conversations.get(user.platform, user.user_id)
     assert conversation.data["phone"] == "+84987654321"
 
@@ -80,12 +86,16 @@ async def test_english_onboarding(user: User) -> None:
     assert "full name" in ask_name["text"]
 
 
-async def test_cancel_in_the_middle_leaves_nothing(user: User, storage: Storage) -> None:
+async def test_cancel_in_the_middle_leaves_nothing(
+    user: User, storage: Storage, service: Service
+) -> None:
     await start(user)
     await user.choose("🇻🇳 Tiếng Việt")
     await user.choose("✅ Đồng ý")
     [cancelled] = await user.says("/cancel")
     assert "/start" in cancelled["text"]
+    assert service.inbox is not None
+    await service.inbox.idle()  # the conversation is stored after the reply is sent
     assert await storage.db["conversations"].count_documents({}) == 0
     [reply] = await user.says("/me")
     assert "chưa đăng ký" in reply["text"]

@@ -72,10 +72,10 @@ def test_uploads_become_a_clean_jpeg_with_one_face(
     check = check_selfie(encode(ASTRONAUT, fmt, **options), analyzer, None, [])
     assert (check.photo.width, check.photo.height) == decode(check.photo.jpeg).size == (512, 512)
     assert jpeg_markers(check.photo.jpeg) == CLEAN_JPEG_MARKERS
-    assert check.faces == 1
-    assert check.encoding is not None and len(check.encoding) == 128
-    assert check.distance is None
-    assert check.flags == frozenset()
+    assert check.check.faces == 1
+    assert check.check.encoding is not None and len(check.check.encoding) == 128
+    assert check.check.distance is None
+    assert check.check.flags == frozenset()
 
 
 def test_exif_orientation_is_applied(analyzer: FaceAnalyzer) -> None:
@@ -211,10 +211,10 @@ def test_a_recompressed_copy_is_flagged_reused_and_a_new_photo_is_not(
 ) -> None:
     earlier = [normalise_photo(encode(ASTRONAUT, quality=95)).dhash]
     copy = encode(ASTRONAUT.resize((400, 400)), quality=50)
-    assert Flag.REUSED in check_selfie(copy, analyzer, None, earlier).flags
+    assert Flag.REUSED in check_selfie(copy, analyzer, None, earlier).check.flags
     camera = encode(sample("camera"))
-    assert Flag.REUSED not in check_selfie(camera, analyzer, None, earlier).flags
-    assert Flag.REUSED not in check_selfie(copy, analyzer, None, []).flags
+    assert Flag.REUSED not in check_selfie(camera, analyzer, None, earlier).check.flags
+    assert Flag.REUSED not in check_selfie(copy, analyzer, None, []).check.flags
 
 
 # --- faces -------------------------------------------------------------------------------
@@ -229,8 +229,8 @@ def test_photos_without_a_face_are_flagged_no_face(
     analyzer: FaceAnalyzer, image: Image.Image
 ) -> None:
     check = check_selfie(encode(image), analyzer, reference=[0.0] * 128, earlier_hashes=[])
-    assert (check.faces, check.encoding, check.distance) == (0, None, None)
-    assert check.flags == {Flag.NO_FACE}
+    assert (check.check.faces, check.check.encoding, check.check.distance) == (0, None, None)
+    assert check.check.flags == {Flag.NO_FACE}
 
 
 def test_two_people_are_flagged_several_faces(analyzer: FaceAnalyzer) -> None:
@@ -238,8 +238,8 @@ def test_two_people_are_flagged_several_faces(analyzer: FaceAnalyzer) -> None:
     pair.paste(HEAD, (0, 0))
     pair.paste(HEAD.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (HEAD.width, 0))
     check = check_selfie(encode(pair), analyzer, reference=[0.0] * 128, earlier_hashes=[])
-    assert (check.faces, check.encoding, check.distance) == (2, None, None)
-    assert check.flags == {Flag.SEVERAL_FACES}
+    assert (check.check.faces, check.check.encoding, check.check.distance) == (2, None, None)
+    assert check.check.flags == {Flag.SEVERAL_FACES}
 
 
 def encoding_of(image: Image.Image, analyzer: FaceAnalyzer) -> tuple[float, ...]:
@@ -254,14 +254,14 @@ def test_another_person_is_a_mismatch_and_the_same_person_is_not(
 ) -> None:
     selfie = encode(ASTRONAUT, quality=90)
     stranger = encoding_of(lfw_face(0), analyzer)
-    other = check_selfie(selfie, analyzer, stranger, [])
+    other = check_selfie(selfie, analyzer, stranger, []).check
     assert other.distance is not None and other.distance > 0.6
     assert other.flags == {Flag.MISMATCH}
 
     # Mirrored and framed differently: the same woman, and not the same picture.
     mirrored = ASTRONAUT.transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop((150, 0, 450, 300))
     herself = encoding_of(mirrored, analyzer)
-    same = check_selfie(selfie, analyzer, herself, [normalise_photo(encode(mirrored)).dhash])
+    same = check_selfie(selfie, analyzer, herself, [normalise_photo(encode(mirrored)).dhash]).check
     assert same.distance is not None and same.distance < 0.4
     assert same.flags == frozenset()
     assert face_distance(herself, herself) == 0.0

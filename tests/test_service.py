@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 from bot.app import Service
 from core.clock import FixedClock
 from handlers.context import Context
+from handlers.registry import REGISTRY
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from storage.database import Storage
@@ -39,10 +40,12 @@ async def test_a_failing_handler_apologises_and_the_bot_goes_on(
     async def explode(ctx: Context, payload: str) -> None:
         raise RuntimeError(f"boom {payload}")
 
-    assert service.router is not None
-    service.router.payloads.register("boom_", explode)
-    with caplog.at_level(logging.ERROR):
-        [apology] = await user.says("/start boom_1")
+    REGISTRY.payloads["boom_"] = explode
+    try:
+        with caplog.at_level(logging.ERROR):
+            [apology] = await user.says("/start boom_1")
+    finally:
+        del REGISTRY.payloads["boom_"]
     assert "Xin lỗi, hệ thống đang gặp trục trặc" in apology["text"]
     failed = [r for r in caplog.records if r.getMessage() == "update failed"]
     assert failed and str(failed[0].update).startswith(("tg:", "zl:"))  # type: ignore[attr-defined]
