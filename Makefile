@@ -34,6 +34,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m bench.selfies
 	$(BIN)/python -m bench.declarations
 	$(BIN)/python -m bench.reminders --count 2000
+	$(BIN)/python -m bench.crash --runs 3
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -29,6 +29,7 @@ from core.clock import SystemClock
 from core.models import ChatRef, InboxEntry
 from core.ports import Clock
 from core.texts import LANGUAGES, t
+from handlers.account import erase_requested
 from handlers.context import Policy, Services
 from handlers.router import Router
 from sandbox.server import Sandbox
@@ -45,6 +46,7 @@ COMMANDS = ("start", "khaibao", "help", "me", "language", "cancel", "delete")
 COMMANDS_MENU = {lang: [(c, t(lang, f"commands.{c}")) for c in COMMANDS] for lang in LANGUAGES}
 TICK_EVERY = timedelta(seconds=30)
 SELFIE_RECOVERY_EVERY = timedelta(minutes=2)
+ERASURE_EVERY = timedelta(minutes=5)
 SELFIE_WORKERS = 2  # one per core; dlib blocks a whole process per face
 DRAIN_GRACE = 10.0  # seconds the updates in flight get to finish at shutdown
 RECONNECT_MAX = 60.0
@@ -213,11 +215,17 @@ class Service:
 
     def _jobs(self) -> list[Job]:
         """What runs on a schedule in every process (leases and keys keep it once)."""
-        assert self.selfie_checks is not None
+        assert self.selfie_checks is not None and self.router is not None
         return [
             Job("quarantine", TICK_EVERY, self.tick),
             Job("selfie-checks", SELFIE_RECOVERY_EVERY, self.selfie_checks.recover),
+            Job("erasure", ERASURE_EVERY, self.erase_requested),
         ]
+
+    async def erase_requested(self) -> None:
+        """Erase the people who asked to be, now that their case has ended."""
+        assert self.router is not None
+        await erase_requested(self.router.services)
 
     async def _start_selfie_checks(self) -> None:
         assert self.selfies is not None
@@ -263,6 +271,7 @@ class Service:
             cases=storage.cases,
             invites=storage.invites,
             declarations=storage.declarations,
+            erasure=storage.erasure,
             outbox=storage.outbox,
             photos=storage.photos,
             areas=load_areas(settings.areas_file),

@@ -200,6 +200,10 @@ class Outbox(Protocol):
         """Add messages, skipping keys already enqueued; returns how many were added."""
         ...
 
+    async def retarget(self, platform: Platform, chat_id: str, new_chat_id: str) -> int:
+        """Move the chat's pending messages to `new_chat_id`; returns how many moved."""
+        ...
+
 
 class OutboxQueue(Outbox, Protocol):
     """The dispatcher's side of the outbox: lanes (platform, priority) read in sequence windows.
@@ -228,10 +232,6 @@ class OutboxQueue(Outbox, Protocol):
 
     async def settle(self, entries: Sequence[OutboxEntry]) -> None:
         """Store how sends went (status, attempts, next_at, sent_at, error), ending claims."""
-        ...
-
-    async def retarget(self, platform: Platform, chat_id: str, new_chat_id: str) -> int:
-        """Move the chat's pending messages to `new_chat_id`; returns how many moved."""
         ...
 
 
@@ -272,10 +272,6 @@ class Cases(Protocol):
 
     async def add(self, case: Case) -> Case | None:
         """Store a new case: the stored one (the same on a re-run), None if the person has one."""
-        ...
-
-    async def save(self, case: Case) -> None:
-        """Replace a case after a change."""
         ...
 
     async def extend(self, case_id: str, end: date) -> Case | None:
@@ -427,4 +423,22 @@ class FanoutLog(Protocol):
 
     async def mark_done(self, key: str, cases: int | None = None) -> None:
         """Record that `key` completed, concerning `cases` cases (a repeat is harmless)."""
+        ...
+
+
+class Erasure(Protocol):
+    """Erasing everything about a person: their right to have their data deleted."""
+
+    async def erase(
+        self, person_id: str, accounts: Sequence[Account], at: datetime
+    ) -> dict[str, int]:
+        """Erase the person and all about them; returns how many items of each kind went."""
+        ...
+
+    async def request(self, person_id: str, at: datetime) -> None:
+        """Remember to erase the person once their active case has ended."""
+        ...
+
+    async def requested(self) -> list[str]:
+        """People whose erasure waits (for their case to end)."""
         ...

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from core.channel import Button
-from handlers.context import Context
+from core.dates import format_date
+from core.texts import t
+from handlers.context import Context, Services
 from handlers.flow import END, Flow, Step, ask_again, begin, enter
 from handlers.menu import show_menu
+from handlers.notices import to_accounts
 from handlers.onboarding import language_buttons
 from handlers.registry import REGISTRY
 from handlers.staff import describe_role
@@ -99,7 +104,7 @@ async def ask_delete(ctx: Context) -> None:
 
 
 async def take_delete(ctx: Context) -> str | None:
-    """Erase the person and the account, or keep everything."""
+    """Erase everything about the user, or keep it; during quarantine, erase when it ends."""
     if ctx.choice == "delete:no":
         await ctx.say("delete.kept")
         await show_menu(ctx)
@@ -107,13 +112,57 @@ async def take_delete(ctx: Context) -> str | None:
     if ctx.choice != "delete:yes" or ctx.account is None:
         await ctx.say("common.choose_option")
         return None
-    account = ctx.account
-    await ctx.services.people.delete(account.person_id)
-    await ctx.services.accounts.delete(account.platform, account.user_id)
-    await ctx.services.audit.append(ctx.actor, "person.delete", True, target=account.person_id)
-    await ctx.say("delete.done")
+    services, person_id = ctx.services, ctx.account.person_id
+    active = await services.cases.active_for_person(person_id)
+    if active is not None:
+        # The quarantine order is the legal basis for keeping health data until it ends.
+        await services.erasure.request(person_id, services.clock.now())
+        await services.audit.append(ctx.actor, "person.erasure_requested", True, target=person_id)
+        await ctx.say("delete.after_case", end=format_date(active.end))
+        await show_menu(ctx)
+        return END
+    erased = await erase(services, person_id, ctx.actor)
+    await ctx.send(erased_text(ctx.lang, "delete.done", erased))
     ctx.account = None
     return END
+
+
+def erased_text(lang: str, key: str, erased: dict[str, int]) -> str:
+    """What was erased, in words."""
+    return t(
+        lang,
+        key,
+        accounts=erased["accounts"],
+        cases=erased["cases"],
+        declarations=erased["declarations"],
+        selfies=erased["selfies"],
+    )
+
+
+async def erase(services: Services, person_id: str, actor: str) -> dict[str, int]:
+    """Erase a person everywhere and record that it was done (counts only)."""
+    accounts = await services.accounts.of_person(person_id)
+    erased = await services.erasure.erase(person_id, accounts, services.clock.now())
+    details = {kind: str(count) for kind, count in erased.items()}
+    await services.audit.append(actor, "person.erase", True, target=person_id, details=details)
+    return erased
+
+
+async def erase_requested(services: Services) -> int:
+    """Erase the people who asked while in quarantine, once their case has ended."""
+    done = 0
+    for person_id in await services.erasure.requested():
+        if await services.cases.active_for_person(person_id) is not None:
+            continue
+        accounts = await services.accounts.of_person(person_id)
+        erased = await erase(services, person_id, "system:erasure")
+        text = partial(erased_text, key="delete.done_later", erased=erased)
+        goodbye = to_accounts(f"erased:{person_id}", accounts, text)
+        await services.outbox.enqueue(goodbye)
+        done += 1
+    if done:
+        services.wake_dispatchers()
+    return done
 
 
 LANGUAGE = Flow(

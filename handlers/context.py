@@ -21,6 +21,7 @@ from core.ports import (
     Clock,
     Conversations,
     Declarations,
+    Erasure,
     Invites,
     Outbox,
     People,
@@ -64,6 +65,7 @@ class Services:
     cases: Cases
     invites: Invites
     declarations: Declarations
+    erasure: Erasure
     outbox: Outbox
     photos: PhotoStore
     areas: AreaCatalog

@@ -11,9 +11,11 @@ log = logging.getLogger(__name__)
 
 
 async def moved_group(ctx: Context) -> None:
-    """Every case paging the old group pages the new supergroup from now on."""
+    """Every case paging the old group pages the new supergroup, and what waits goes there."""
     platform = ctx.incoming.platform
     old = ChatRef(platform=platform, chat_id=ctx.incoming.chat_id)
     new = ChatRef(platform=platform, chat_id=ctx.incoming.migrated_to)
-    moved = await ctx.services.cases.move_staff_chat(old, new)
-    log.info("staff group moved", extra={"old": old.chat_id, "new": new.chat_id, "cases": moved})
+    cases = await ctx.services.cases.move_staff_chat(old, new)
+    messages = await ctx.services.outbox.retarget(platform, old.chat_id, new.chat_id)
+    extra = {"old": old.chat_id, "new": new.chat_id, "cases": cases, "messages": messages}
+    log.info("staff group moved", extra=extra)

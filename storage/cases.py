@@ -38,10 +38,6 @@ class CasesRepo:
             return await self.get(case.id)
         return case
 
-    async def save(self, case: Case) -> None:
-        """Replace a case after a change (dates, status, tests, reference face)."""
-        await self._cases.replace_one({"_id": case.id}, {"_id": case.id, **to_document(case)})
-
     async def extend(self, case_id: str, end: date) -> Case | None:
         """Move an active case's last day; None when the case is no longer active."""
         return await self._change({"_id": case_id, **ACTIVE}, {"$set": {"end": end.isoformat()}})

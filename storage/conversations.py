@@ -31,11 +31,12 @@ class ConversationsRepo:
         return Conversation(platform=platform, user_id=user_id)
 
     async def save(self, conversation: Conversation) -> None:
-        """Store the state, refreshing its expiry."""
+        """Store the state, refreshing its expiry (only the user's own updates write it, one
+        at a time, so the whole state is set)."""
         conversation.expires_at = self._clock.now() + IDLE_EXPIRY
-        await self._conversations.replace_one(
+        await self._conversations.update_one(
             {"platform": conversation.platform.value, "user_id": conversation.user_id},
-            conversation.model_dump(mode="python"),
+            {"$set": conversation.model_dump(mode="python")},
             upsert=True,
         )
 

@@ -20,6 +20,7 @@ from storage.conversations import ConversationsRepo
 from storage.declarations import DeclarationsRepo
 from storage.documents import Database, Document
 from storage.embedded import EmbeddedMongo, running_server
+from storage.erasure import ErasureRepo
 from storage.fanouts import FANOUTS_KEPT, FanoutRepo
 from storage.inbox import InboxRepo
 from storage.locks import LeaseRepo
@@ -36,7 +37,7 @@ MEDIA_KEPT = timedelta(days=1)
 OUTBOX_SETTLED_KEPT = timedelta(days=30)
 
 INDEXES: dict[str, list[IndexModel]] = {
-    "people": [IndexModel("phone"), IndexModel("area")],
+    "people": [IndexModel("phone"), IndexModel("area"), IndexModel("erasure_requested_at")],
     "channel_accounts": [
         IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True),
         IndexModel("person_id"),
@@ -54,6 +55,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "audit": [IndexModel("seq", unique=True)],
     "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
     "attempts": [IndexModel("expires_at", expireAfterSeconds=0)],
+    "selfies.files": [IndexModel("metadata.case_id")],
     "outbox": [
         IndexModel("key", unique=True),
         # Settled messages (sent, failed, blocked, skipped) are forgotten after a month.
@@ -109,6 +111,7 @@ class Storage:
     invites: InvitesRepo
     declarations: DeclarationsRepo
     fanouts: FanoutRepo
+    erasure: ErasureRepo
 
     @classmethod
     def over(cls, db: Database, clock: Clock) -> Storage:
@@ -132,6 +135,7 @@ class Storage:
             invites=InvitesRepo(db),
             declarations=DeclarationsRepo(db, outbox),
             fanouts=FanoutRepo(db, clock),
+            erasure=ErasureRepo(db, photos),
         )
 
     async def ensure_indexes(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from core.models import Account, CaseStatus
+from core.models import Account
 from storage.documents import Database
 from storage.media import media_digest
 from storage.photos import PhotoRepo
@@ -42,7 +42,11 @@ class ErasureRepo:
         declarations = [
             document async for document in db["declarations"].find({"case_id": {"$in": case_ids}})
         ]
-        selfies = [str(d["selfie_id"]) for d in declarations if d.get("selfie_id")]
+        # By case too: a photo whose declaration failed to store is still the person's.
+        files = db["selfies.files"].find({"metadata.case_id": {"$in": case_ids}}, {"_id": 1})
+        stored = [str(document["_id"]) async for document in files]
+        declared = [str(d["selfie_id"]) for d in declarations if d.get("selfie_id")]
+        selfies = sorted(set(stored) | set(declared))
         erased = {
             "accounts": len(accounts),
             "cases": len(case_ids),
@@ -63,11 +67,6 @@ class ErasureRepo:
         await db["people"].delete_one({"_id": person_id})
         await db["erasures"].insert_one({"at": at, "erased": erased})
         return erased
-
-    async def has_active_case(self, person_id: str) -> bool:
-        """Whether the person is in quarantine now (their data is kept until it ends)."""
-        query = {"person_id": person_id, "status": CaseStatus.ACTIVE.value}
-        return await self._db["cases"].find_one(query, {"_id": 1}) is not None
 
     async def _erase_copies(self, selfies: list[str]) -> int:
         """Copies of the selfies served to Zalo (pages to staff), found by their digest."""

@@ -22,9 +22,9 @@ class StaffRepo:
 
     async def add(self, staff: Staff) -> None:
         """Create or replace a staff record."""
-        await self._staff.replace_one(
+        await self._staff.update_one(
             {"platform": staff.platform.value, "user_id": staff.user_id},
-            staff.model_dump(mode="python"),
+            {"$set": staff.model_dump(mode="python")},
             upsert=True,
         )
 

@@ -353,3 +353,57 @@ async def test_webhook_refuses_a_wrong_or_missing_secret(
             bare = await http.post(url, json=refused["update"])
         assert bare.status_code == 403 and bare.json()["ok"] is False
         await received.nothing()
+
+
+async def redirect_to(request: web.Request) -> web.Response:
+    """A 302 to the URL in `?to=`."""
+    raise web.HTTPFound(request.query["to"])
+
+
+@pytest.fixture
+async def strict(sandbox: Sandbox, media: tuple[DictMedia, str]) -> AsyncIterator[ZaloChannel]:
+    """The adapter as it runs against the real Zalo: images only from public https hosts."""
+    store, base = media
+    adapter = ZaloChannel(SANDBOX_ZALO_TOKEN, sandbox.zalo_api_base, store, base)
+    yield adapter
+    await adapter.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://{host}/media/x", "not https"),
+        ("https://127.0.0.1:1/selfie.jpg", "not a public address"),
+        ("https://localhost:1/selfie.jpg", "not a public address"),
+        ("https://10.0.0.5/selfie.jpg", "not a public address"),
+        ("https://[::1]:1/selfie.jpg", "not a public address"),
+        ("file:///etc/passwd", "not https"),
+    ],
+)
+async def test_images_are_fetched_only_from_public_https_hosts(
+    strict: ZaloChannel, media: tuple[DictMedia, str], url: str, reason: str
+) -> None:
+    _, base = media
+    incoming = await strict.open(image_event(url.format(host=base.removeprefix("http://"))))
+    assert incoming is not None and incoming.photo is not None
+    with pytest.raises(ChannelError, match=reason):
+        await incoming.photo.download()
+
+
+async def test_an_image_redirect_to_another_host_is_refused(
+    channel: ZaloChannel, media: tuple[DictMedia, str], sandbox: Sandbox
+) -> None:
+    store, base = media
+    token = await store.put(png(), "image/png")
+    app = web.Application()
+    app.router.add_get("/redirect", redirect_to)
+    async with serving(app) as elsewhere:
+        followed = await channel.open(image_event(f"{elsewhere}/redirect?to=/nowhere"))
+        assert followed is not None and followed.photo is not None
+        with pytest.raises(ChannelError, match="HTTP 404"):
+            await followed.photo.download()  # a same-host redirect is followed
+        other = base.replace("127.0.0.1", "localhost")
+        away = await channel.open(image_event(f"{elsewhere}/redirect?to={other}/media/{token}"))
+        assert away is not None and away.photo is not None
+        with pytest.raises(ChannelError, match="another host"):
+            await away.photo.download()

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,29 @@ def test_every_setting_is_documented_in_env_example() -> None:
 def test_a_copy_of_env_example_is_a_valid_sandbox_configuration() -> None:
     settings = Settings(_env_file=ROOT / ".env.example")
     assert settings.sandbox and settings.slot_deadlines == "08:00,13:00,19:00"
+
+
+ZALO: dict[str, Any] = {"zalo_bot_token": "1234567890:zalo-secret-token", "secret_key": "k" * 40}
+
+
+def test_zalo_needs_an_https_address_it_can_fetch_images_from() -> None:
+    with pytest.raises(ValueError, match="PUBLIC_BASE_URL must be an https:// URL"):
+        Settings(_env_file=None, **ZALO)
+    with pytest.raises(ValueError, match="PUBLIC_BASE_URL must be an https:// URL"):
+        Settings(_env_file=None, public_base_url="http://khaibao.example.vn", **ZALO)
+    fine = Settings(_env_file=None, public_base_url="https://khaibao.example.vn", **ZALO)
+    assert fine.base_url == "https://khaibao.example.vn" and not fine.zalo_is_local
+
+
+def test_a_local_zalo_emulator_is_exempt() -> None:
+    local = Settings(_env_file=None, zalo_api_base="http://127.0.0.1:8090/zalo", **ZALO)
+    assert local.zalo_is_local and local.base_url.startswith("http://")
+
+
+def test_retired_keys_still_verify_and_short_ones_are_refused() -> None:
+    keys = Settings(
+        _env_file=None, secret_key="n" * 40, retired_secret_keys=f"{'o' * 40}, {'p' * 40}"
+    ).keyring()
+    assert keys.current == b"n" * 40 and keys.retired == (b"o" * 40, b"p" * 40)
+    with pytest.raises(ValueError, match="at least 32 random characters"):
+        Settings(_env_file=None, retired_secret_keys="short")

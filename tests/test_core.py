@@ -1,10 +1,11 @@
-"""Pure logic: phone numbers, text splitting, commands, catalogs, choices, areas."""
+"""Pure logic: phone numbers, text splitting, commands, catalogs, choices, areas, tokens."""
 
 from __future__ import annotations
 
 import json
+import re
 import string
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from core.areas import load_areas
 from core.channel import Button, Incoming, Kind, Platform, parse_command, split_text
 from core.phone import normalize_phone
 from core.texts import LANGUAGES, catalog, t
+from core.tokens import InvalidToken, Keyring, new_code, normalize_code, sign, verify
 from handlers.context import resolve_choice
 
 
@@ -108,3 +110,49 @@ def test_area_codes_must_be_unique(tmp_path: Path) -> None:
     path.write_text(json.dumps({"district": "X", "areas": [{"code": "a", "name": "A"}] * 2}))
     with pytest.raises(ValueError, match="unique"):
         load_areas(path)
+
+
+OLD_KEY, NEW_KEY = b"o" * 40, b"n" * 40
+NOW = datetime(2026, 11, 27, 2, 30, tzinfo=UTC)
+
+
+def test_a_token_fits_a_deep_link_and_says_which_record_and_version() -> None:
+    token = sign(Keyring(NEW_KEY), "cp", "0123456789ab", version=3)
+    assert len(f"cp_{token}") <= 64 and re.fullmatch(r"[A-Za-z0-9_-]+", token)
+    claim = verify(Keyring(NEW_KEY), "cp", token, NOW)
+    assert (claim.id, claim.version, claim.expires_at) == ("0123456789ab", 3, None)
+
+
+def test_a_rotated_key_keeps_old_tokens_valid_until_it_is_retired_for_good() -> None:
+    old_poster = sign(Keyring(OLD_KEY), "cp", "0123456789ab")
+    rotated = Keyring(NEW_KEY, retired=(OLD_KEY,))
+    assert verify(rotated, "cp", old_poster, NOW).id == "0123456789ab"
+    with pytest.raises(InvalidToken, match="forged"):
+        verify(Keyring(NEW_KEY), "cp", old_poster, NOW)
+
+
+@pytest.mark.parametrize("damage", ["kind", "flip", "truncate", "garbage"])
+def test_forged_or_damaged_tokens_are_refused(damage: str) -> None:
+    token = sign(Keyring(NEW_KEY), "inv", "0123456789ab", NOW + timedelta(hours=1))
+    forged = {
+        "kind": (token, "cp"),
+        "flip": (token[:10] + ("A" if token[10] != "A" else "B") + token[11:], "inv"),
+        "truncate": (token[:-2], "inv"),
+        "garbage": ("!!not-base64!!", "inv"),
+    }[damage]
+    with pytest.raises(InvalidToken, match="forged"):
+        verify(Keyring(NEW_KEY), forged[1], forged[0], NOW)
+
+
+def test_an_expired_token_is_refused_as_expired() -> None:
+    token = sign(Keyring(NEW_KEY), "inv", "0123456789ab", NOW + timedelta(minutes=5))
+    with pytest.raises(InvalidToken, match="expired"):
+        verify(Keyring(NEW_KEY), "inv", token, NOW + timedelta(minutes=6))
+
+
+def test_codes_are_ten_characters_and_typed_loosely() -> None:
+    code = new_code()
+    assert len(code) == 10 and code.startswith("KB")
+    typed = f" {code[:5].lower()} - {code[5:]} "
+    assert normalize_code(typed) == code
+    assert normalize_code("KB1234567") is None and normalize_code("KB0000000O") is None

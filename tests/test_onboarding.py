@@ -138,4 +138,4 @@ async def test_delete_erases_person_and_account(user: User, storage: Storage) ->
     assert await storage.db["people"].count_documents({}) == 0
     assert await storage.db["channel_accounts"].count_documents({}) == 0
     [entry] = await storage.audit.latest(1)
-    assert entry.action == "person.delete"
+    assert entry.action == "person.erase"

@@ -11,6 +11,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from bot.app import Service
+from bot.selfies import SelfiePool
 from core.clock import FixedClock
 from handlers.context import Context
 from handlers.registry import REGISTRY
@@ -116,6 +117,31 @@ async def webhook_service(
     await running.stop()
 
 
+def start_update(platform: str, user_id: str) -> dict[str, object]:
+    """A real-shaped "/start" update of the platform, as its webhook receives it."""
+    if platform == "telegram":
+        return {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 1795000000,
+                "text": "/start",
+                "chat": {"id": int(user_id), "type": "private"},
+                "from": {"id": int(user_id), "is_bot": False, "first_name": "X"},
+            },
+        }
+    return {
+        "event_name": "message.text.received",
+        "message": {
+            "message_id": "forged-1",
+            "date": 1795000000000,
+            "text": "/start",
+            "chat": {"id": user_id, "chat_type": "PRIVATE"},
+            "from": {"id": user_id, "display_name": "X", "is_bot": False},
+        },
+    }
+
+
 @pytest.mark.parametrize(
     ("platform", "header", "refused"),
     [
@@ -127,22 +153,19 @@ async def test_webhook_refuses_a_missing_or_wrong_secret(
     webhook_service: Service, sandbox: Sandbox, platform: str, header: str, refused: int
 ) -> None:
     url = f"{webhook_service.settings.webhook_base_url}/webhook/{platform}"
-    forged = {
-        "update_id": 1,
-        "message": {
-            "message_id": 1,
-            "date": 0,
-            "text": "/start",
-            "chat": {"id": 7, "type": "private"},
-            "from": {"id": 7, "is_bot": False, "first_name": "X"},
-        },
-    }
+    user_id = "7070" if platform == "telegram" else "7070ab"
+    update = start_update(platform, user_id)
     async with httpx.AsyncClient() as http:
-        missing = await http.post(url, json=forged)
-        wrong = await http.post(url, json=forged, headers={header: "not-the-secret-at-all"})
-    assert (missing.status_code, wrong.status_code) == (refused, refused)
-    client = SandboxClient(sandbox.url, platform)
-    assert await client.messages("7", wait=0) == []
+        missing = await http.post(url, json=update)
+        wrong = await http.post(url, json=update, headers={header: "not-the-secret-at-all"})
+        assert (missing.status_code, wrong.status_code) == (refused, refused)
+        client = SandboxClient(sandbox.url, platform)
+        assert await client.messages(user_id, wait=1) == []
+        # The same update with the right secret is answered: the refusals above were real.
+        right = await http.post(url, json=update, headers={header: SECRET})
+    assert right.status_code == 200
+    welcome, _language = await client.wait_for(user_id, 2)
+    assert "khai báo y tế" in welcome["text"]
     await client.aclose()
 
 
@@ -183,3 +206,34 @@ async def test_a_user_who_writes_again_is_no_longer_marked_blocked(
     await user.says("/me")
     account = await storage.accounts.get(user.platform, user.user_id)
     assert account is not None and not account.blocked
+
+
+@pytest.mark.parametrize(
+    ("platform", "method"), [("telegram", "setMyCommands"), ("zalo", "deleteWebhook")]
+)
+async def test_a_platform_down_at_start_up_is_retried_until_it_answers(
+    sandbox: Sandbox,
+    storage: Storage,
+    clock: FixedClock,
+    selfie_pool: SelfiePool,
+    platform: str,
+    method: str,
+) -> None:
+    control = SandboxClient(sandbox.url, platform)
+    await control.configure(fail={"method": method, "error_code": 500, "count": 2})
+    service = Service(
+        sandbox_settings(sandbox), storage, clock, selfies=selfie_pool, run_scheduler=False
+    )
+    await service.start()  # does not give up, and does not wait for the platform either
+    try:
+        resident = User(sandbox.url, platform, "8080" if platform == "telegram" else "80ab")
+        await resident.client.send(resident.user_id, text="/start")
+        welcome, _language = await resident.replies(2, timeout=15)
+        assert "khai báo y tế" in welcome["text"]
+        assert (await service.health())["channels"] == {"telegram": True, "zalo": True}
+        failed = [call for call in await control.calls(method) if not call["ok"]]
+        assert len(failed) == 2
+        await resident.aclose()
+    finally:
+        await service.stop()
+        await control.aclose()

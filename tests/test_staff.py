@@ -6,8 +6,10 @@ import asyncio
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 
 from core.audit import chain_is_intact
+from core.clock import FixedClock
 from storage.database import Storage
 from tests.chat import User
 
@@ -112,3 +114,17 @@ async def test_cli_refuses_bad_roles_and_areas_and_removes_staff(
     removed = await cli(mongo_uri, storage, "remove", "--platform", "zalo", "--user-id", "u1")
     assert "removed zalo:u1" in removed.stdout
     assert await storage.staff.all() == []
+
+
+async def test_a_strangers_repeated_tries_cost_the_audit_trail_one_entry_a_minute(
+    user: User, storage: Storage, clock: FixedClock
+) -> None:
+    for _ in range(12):
+        [refused] = await user.says("/cases")
+        assert "không có quyền" in refused["text"]
+    assert [e.action for e in await storage.audit.latest(20)] == ["case.view"]
+    clock.advance(timedelta(minutes=1))
+    await user.says("/cases")
+    newest, first = await storage.audit.latest(2)
+    assert (newest.action, newest.allowed) == ("case.view", False)
+    assert newest.details == {"attempts_minute_before": "12"} and first.details == {}
