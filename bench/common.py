@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +22,9 @@ from storage.database import Storage
 from storage.documents import Document
 from storage.embedded import EmbeddedMongo, free_port
 from tests.chat import User
+from tests.crash import bot_environment, start_bot, stop
+
+WARM_UP = 3.0  # seconds for a started bot to be fully up
 
 
 @dataclass
@@ -91,6 +95,34 @@ async def telegram_service(
         await service.stop()
         await client.drop_database("bench")
         await client.close()
+
+
+@asynccontextmanager
+async def bot_process(uri: str, db_name: str, sandbox: Sandbox) -> AsyncIterator[None]:
+    """The real bot in a process of its own (as it runs in production), on the emulators."""
+    with TemporaryDirectory() as directory:
+        env = bot_environment(uri, db_name, sandbox, Path(directory), lease_seconds=60)
+        env["LOG_LEVEL"] = "ERROR"
+        process = await start_bot(env, Path(directory) / "bot.log")
+        await asyncio.sleep(WARM_UP)  # its selfie workers start in the background
+        try:
+            yield
+        finally:
+            await stop(process)
+
+
+@asynccontextmanager
+async def echo_process(sandbox: Sandbox) -> AsyncIterator[None]:
+    """The bare aiogram echo bot in a process of its own."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.echo", sandbox.telegram_api_base
+    )
+    await asyncio.sleep(WARM_UP)
+    try:
+        yield
+    finally:
+        process.terminate()
+        await process.wait()
 
 
 @asynccontextmanager

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.types import Message
-
-from bench.common import Figures, database_and_emulators, telegram_service, timed, together
-from bot.app import SANDBOX_TELEGRAM_TOKEN
+from bench import echo
+from bench.common import (
+    Figures,
+    database_and_emulators,
+    echo_process,
+    telegram_service,
+    timed,
+    together,
+)
 from core.clock import SystemClock
 from sandbox.server import Sandbox
 from tests.chat import User
@@ -46,19 +50,8 @@ async def run_khaibao(uri: str, sandbox: Sandbox, users: int) -> Figures:
     return Figures("khaibao onboarding steps", latencies, wall)
 
 
-async def run_echo(sandbox: Sandbox, users: int, messages: int) -> Figures:
+async def run_echo(sandbox: Sandbox, users: int, messages: int, in_process: bool = True) -> Figures:
     """The ceiling: a bare aiogram echo bot on the same emulator."""
-    bot = Bot(
-        SANDBOX_TELEGRAM_TOKEN,
-        session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.telegram_api_base)),
-    )
-    dispatcher = Dispatcher()
-
-    @dispatcher.message()
-    async def echo(message: Message) -> None:
-        await message.answer(message.text or "")
-
-    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False))
     residents = [User(sandbox.url, "telegram", str(900000 + i)) for i in range(users)]
     latencies: list[float] = []
 
@@ -66,11 +59,20 @@ async def run_echo(sandbox: Sandbox, users: int, messages: int) -> Figures:
         for i in range(messages):
             await timed(partial(resident.says, f"echo {i}"), latencies)
 
-    wall = await together(residents, chat)
-    await dispatcher.stop_polling()
-    await polling
-    await bot.session.close()
+    async with echo_in_process(sandbox) if in_process else echo_process(sandbox):
+        wall = await together(residents, chat)
     return Figures("bare aiogram echo bot", latencies, wall)
+
+
+@asynccontextmanager
+async def echo_in_process(sandbox: Sandbox) -> AsyncIterator[None]:
+    """The echo bot polling inside this process, beside the simulated users."""
+    polling = asyncio.create_task(echo.main(sandbox.telegram_api_base))
+    try:
+        yield
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
 
 
 async def main(users: int) -> None:

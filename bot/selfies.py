@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -19,11 +20,14 @@ from core.faces import FaceAnalyzer
 from core.imaging import NormalisedPhoto, normalise_photo
 from core.selfies import FaceCheck, check_faces
 
+FACE_CHECK_NICENESS = 10
 _analyzer: FaceAnalyzer | None = None
 
 
 def _load_models() -> None:
     global _analyzer  # one analyzer per worker process
+    # Below the bot's own priority: on 2 cores, receipts must not wait for review work.
+    os.nice(FACE_CHECK_NICENESS)
     _analyzer = FaceAnalyzer()
 
 

@@ -248,18 +248,18 @@ class Leases(Protocol):
 
 
 class PhotoStore(Protocol):
-    """Normalised selfies (JPEG, metadata stripped) in GridFS."""
+    """Normalised selfies (JPEG, metadata stripped)."""
 
-    async def put(self, photo_id: str, jpeg: bytes, metadata: dict[str, str]) -> None:
-        """Store a photo under `photo_id` (nothing happens when it is stored already)."""
+    async def put(self, photo_id: str, jpeg: bytes, case_id: str) -> None:
+        """Store a photo of a case under `photo_id` (nothing happens when it is there)."""
         ...
 
     async def get(self, photo_id: str) -> bytes | None:
         """The JPEG bytes, or None when unknown."""
         ...
 
-    async def delete(self, photo_ids: Iterable[str]) -> None:
-        """Erase photos (unknown ids are skipped)."""
+    async def delete(self, photo_ids: Iterable[str]) -> int:
+        """Erase photos; returns how many there were."""
         ...
 
 
@@ -355,9 +355,12 @@ class Declarations(Protocol):
     """Health declarations and the staff queues built on them."""
 
     async def add(
-        self, declaration: Declaration, page: Sequence[OutgoingMessage] = ()
+        self,
+        declaration: Declaration,
+        page: Sequence[OutgoingMessage] = (),
+        selfie: bytes | None = None,
     ) -> Declaration | None:
-        """Store a declaration and queue its page to staff in one transaction.
+        """Store a declaration, its selfie and its page to staff, in one transaction.
 
         Returns the stored declaration: the same one when this update runs again (its page,
         if still unacknowledged, queued again), None when its window already has another.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 from core.channel import Action, Button, ChannelError, Kind, Photo, TooLarge
@@ -176,8 +177,10 @@ async def take_selfie(ctx: Context) -> str | None:
     if case is None:
         await ctx.say("quarantine.not_in_quarantine")
         return END
-    await ctx.out.send_action(ctx.incoming.chat_id, Action.TYPING)
-    normalised = await _normalised(ctx, photo)
+    # "typing…" while the photo is fetched, not before.
+    _, normalised = await asyncio.gather(
+        ctx.out.send_action(ctx.incoming.chat_id, Action.TYPING), _normalised(ctx, photo)
+    )
     if normalised is None:
         return None
     await _save(ctx, case, normalised)
@@ -212,8 +215,6 @@ async def _save(ctx: Context, case: Case, photo: NormalisedPhoto) -> None:
             await _already_declared(ctx, case, placement)
             return
         placement = Placement(Timing.ADHOC, None)
-    selfie_id = ctx.new_id("selfie")
-    await services.photos.put(selfie_id, photo.jpeg, {"case_id": case.id})
     window = placement.window
     declaration = Declaration(
         id=ctx.new_id("declaration"),
@@ -224,13 +225,13 @@ async def _save(ctx: Context, case: Case, photo: NormalisedPhoto) -> None:
         slot=window.slot if window else None,
         timing=placement.timing.value,
         answers=Answers.model_validate(ctx.conversation.data.get("answers", {})),
-        selfie_id=selfie_id,
+        selfie_id=ctx.new_id("selfie"),
         dhash=f"{photo.dhash:016x}",
         checks_pending=True,
         submitted_at=now,
     )
     page = await _page(ctx, case, declaration)
-    stored = await services.declarations.add(declaration, page)
+    stored = await services.declarations.add(declaration, page, photo.jpeg)
     if stored is None:  # declared meanwhile elsewhere
         await _already_declared(ctx, case, placement)
         return
@@ -249,7 +250,7 @@ async def _page(ctx: Context, case: Case, declaration: Declaration) -> list[Outg
 
 
 async def _receipt(ctx: Context, declaration: Declaration) -> None:
-    """What was stored, by when, and what happens next; then the menu."""
+    """What was stored, by when, and what happens next, with the menu."""
     timing = ctx.text(f"quarantine.timing_{declaration.timing}")
     slot = declaration.slot or ctx.text("quarantine.slot_adhoc")
     lines = [
@@ -263,8 +264,7 @@ async def _receipt(ctx: Context, declaration: Declaration) -> None:
     ]
     if declaration.answers.symptomatic:
         lines.append(ctx.text("quarantine.symptoms_advice"))
-    await ctx.send("\n\n".join(lines))
-    await show_menu(ctx)
+    await show_menu(ctx, lead="\n\n".join(lines))  # one message: cheap phones, busy chats
 
 
 DECLARATION = Flow(

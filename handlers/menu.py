@@ -6,8 +6,9 @@ from core.channel import Button
 from handlers.context import Context
 
 
-async def show_menu(ctx: Context) -> None:
-    """Offer the main menu; people in quarantine see the declaration items first."""
+async def show_menu(ctx: Context, lead: str = "") -> None:
+    """Offer the main menu, after `lead` in the same message; people in quarantine see the
+    declaration items first."""
     items = ["me", "language", "help"]
     buttons = [[Button(ctx.text(f"menu.{item}"), f"menu:{item}")] for item in items]
     if ctx.account and await ctx.services.cases.active_for_person(ctx.account.person_id):
@@ -16,4 +17,5 @@ async def show_menu(ctx: Context) -> None:
             [Button(ctx.text("quarantine.menu_unwell"), "menu:unwell")],
             *buttons,
         ]
-    await ctx.say("menu.title", buttons=buttons)
+    title = ctx.text("menu.title")
+    await ctx.send(f"{lead}\n\n{title}" if lead else title, buttons)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from core.channel import Incoming, Kind, Outbound
@@ -61,12 +62,13 @@ class Router:
             await self._apologise(ctx)
 
     async def _context(self, incoming: Incoming, out: Outbound) -> Context:
-        services = self.services
-        account_ = await services.accounts.get(incoming.platform, incoming.user_id)
+        services, who = self.services, (incoming.platform, incoming.user_id)
+        account_, conversation = await asyncio.gather(
+            services.accounts.get(*who), services.conversations.get(*who)
+        )
         if account_ and account_.blocked:  # writing to us again means they unblocked the bot
             account_.blocked = False
-            await services.accounts.unblock(incoming.platform, incoming.user_id)
-        conversation = await services.conversations.get(incoming.platform, incoming.user_id)
+            await services.accounts.unblock(*who)
         return Context(incoming, out, services, account_, conversation)
 
     async def _allowed_here(self, ctx: Context) -> bool:

@@ -55,7 +55,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "audit": [IndexModel("seq", unique=True)],
     "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
     "attempts": [IndexModel("expires_at", expireAfterSeconds=0)],
-    "selfies.files": [IndexModel("metadata.case_id")],
+    "selfies": [IndexModel("case_id")],
     "outbox": [
         IndexModel("key", unique=True),
         # Settled messages (sent, failed, blocked, skipped) are forgotten after a month.

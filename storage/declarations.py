@@ -10,6 +10,7 @@ from pymongo.errors import DuplicateKeyError
 from core.models import Ack, Declaration, OutgoingMessage, Review
 from storage.documents import Database, Document, Session, to_document, without_id
 from storage.outbox import OutboxRepo
+from storage.photos import PhotoRepo
 
 
 class DeclarationsRepo:
@@ -23,12 +24,16 @@ class DeclarationsRepo:
 
     def __init__(self, db: Database, outbox: OutboxRepo) -> None:
         self._declarations = db["declarations"]
+        self._photos = db["selfies"]
         self._outbox = outbox
 
     async def add(
-        self, declaration: Declaration, page: Sequence[OutgoingMessage] = ()
+        self,
+        declaration: Declaration,
+        page: Sequence[OutgoingMessage] = (),
+        selfie: bytes | None = None,
     ) -> Declaration | None:
-        """Store a declaration and queue its page to staff in one transaction.
+        """Store a declaration, its selfie and its page to staff, in one transaction.
 
         Returns the stored declaration: the same one when this update runs again (its page,
         if still unacknowledged, queued again), None when its window already has another.
@@ -41,7 +46,12 @@ class DeclarationsRepo:
         document = _document(declaration)
         messages = await self._outbox.numbered(page)
 
+        photo_id = declaration.selfie_id
+
         async def store(session: Session) -> None:
+            if selfie is not None and photo_id is not None:
+                photo = PhotoRepo.document(photo_id, selfie, declaration.case_id)
+                await self._photos.insert_one(photo, session=session)
             await self._declarations.insert_one(document, session=session)
             await self._outbox.insert(messages, session)
 

@@ -42,11 +42,7 @@ class ErasureRepo:
         declarations = [
             document async for document in db["declarations"].find({"case_id": {"$in": case_ids}})
         ]
-        # By case too: a photo whose declaration failed to store is still the person's.
-        files = db["selfies.files"].find({"metadata.case_id": {"$in": case_ids}}, {"_id": 1})
-        stored = [str(document["_id"]) async for document in files]
-        declared = [str(d["selfie_id"]) for d in declarations if d.get("selfie_id")]
-        selfies = sorted(set(stored) | set(declared))
+        selfies = await self._photos.of_cases(case_ids)
         erased = {
             "accounts": len(accounts),
             "cases": len(case_ids),

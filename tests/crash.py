@@ -38,7 +38,7 @@ SECRET_KEY = "crash-secret-key-0123456789-abcdefghijklmnop"
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 HELP_UPDATES = ["/help"] * 5
 RECEIPT = re.compile(r"Mã biên nhận: (\w+)")
-QUIET = 90.0  # seconds without a new answer after which the rest counts as lost
+QUIET = 70.0  # seconds without a new answer after which the rest counts as lost
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,8 @@ def chatters(people: int, residents: int) -> list[Chatter]:
         for n in range(people):
             user_id = f"{60000 + n}" if platform == "telegram" else f"c0ffee{n:04d}"
             if n < residents:
-                # question, selfie question, receipt + menu, help, help
-                everyone.append(Chatter(platform, user_id, declaring, 6))
+                # question, selfie question, receipt with the menu, help, help
+                everyone.append(Chatter(platform, user_id, declaring, 5))
             else:
                 everyone.append(Chatter(platform, user_id, [{"text": t} for t in HELP_UPDATES], 5))
     return everyone
@@ -137,9 +137,10 @@ async def seed_residents(storage: Storage, residents: list[Chatter]) -> None:
 
 
 def bot_environment(
-    mongo_uri: str, db_name: str, sandbox: Sandbox, workdir: Path
+    mongo_uri: str, db_name: str, sandbox: Sandbox, workdir: Path, lease_seconds: int = 3
 ) -> dict[str, str]:
-    """The settings of a bot process talking to the caller's database and emulators."""
+    """The settings of a bot process talking to the caller's database and emulators (a short
+    lease, so that a restart takes over the killed process's updates quickly)."""
     return {
         **os.environ,
         "MONGODB_URI": mongo_uri,
@@ -151,7 +152,7 @@ def bot_environment(
         "ZALO_API_BASE": sandbox.zalo_api_base,
         "SECRET_KEY": SECRET_KEY,
         "HTTP_PORT": str(free_port()),
-        "UPDATE_LEASE_SECONDS": "3",
+        "UPDATE_LEASE_SECONDS": str(lease_seconds),
         "LOG_LEVEL": "WARNING",
     }
 
@@ -233,7 +234,7 @@ async def crash_and_recover(
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
     storage = Storage.over(client[db_name], SystemClock())
     await storage.ensure_indexes()
-    await seed_residents(storage, [c for c in everyone if c.expected == 6])
+    await seed_residents(storage, [c for c in everyone if c.sends[0]["text"] == "/khaibao"])
     clients = {p: SandboxClient(sandbox.url, p) for p in ("telegram", "zalo")}
     env = bot_environment(mongo_uri, db_name, sandbox, workdir)
     log = workdir / "bot.log"

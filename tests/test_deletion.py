@@ -85,7 +85,7 @@ async def a_resident_with_history(
     for n in range(2):
         selfie = f"selfie-{number}-{n}"
         jpeg = encode(ASTRONAUT.rotate(n * 3 + number * 10), quality=80 + n)
-        await storage.photos.put(selfie, jpeg, {"case_id": case.id})
+        await storage.photos.put(selfie, jpeg, case.id)
         await storage.declarations.add(
             Declaration(
                 id=f"decl-{number}-{n}",
@@ -141,7 +141,7 @@ async def everything_about(storage: Storage, person_id: str, case: Case) -> dict
         "accounts": await db["channel_accounts"].count_documents({"person_id": person_id}),
         "cases": await db["cases"].count_documents({"person_id": person_id}),
         "declarations": await db["declarations"].count_documents({"case_id": case.id}),
-        "selfie files": await db["selfies.files"].count_documents({"metadata.case_id": case.id}),
+        "selfies": await db["selfies"].count_documents({"case_id": case.id}),
         "invites": await db["invites"].count_documents({"case_id": case.id}),
         "pages": await db["outbox"].count_documents(
             {"key": {"$regex": f"^page:decl-{case.number}-"}}
@@ -153,10 +153,6 @@ async def everything_about(storage: Storage, person_id: str, case: Case) -> dict
             {"user_id": f"{ZALO_ID[:-1]}{case.number}"}
         ),
     }
-    chunks = [f["_id"] async for f in db["selfies.files"].find({"metadata.case_id": case.id})]
-    counts["selfie chunks"] = await db["selfies.chunks"].count_documents(
-        {"files_id": {"$in": chunks}}
-    )
     return counts
 
 

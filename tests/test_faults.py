@@ -127,7 +127,7 @@ async def test_whichever_write_fails_no_declaration_is_left_without_its_page(
     # both are.
     for skip in range(1, 12):
         await fail_next(client, "insert", skip=skip)
-        [reply, *_menu] = await resident.photo(encode(ASTRONAUT), 1)
+        [reply] = await resident.photo(encode(ASTRONAUT))
         if "Đã nhận khai báo" in reply["text"]:
             break
         assert "Xin lỗi, hệ thống đang gặp trục trặc" in reply["text"]
@@ -166,7 +166,7 @@ async def test_a_declaration_run_again_queues_its_unacknowledged_page_again(
 ) -> None:
     clock.set(at(12, 0))
     resident = await at_the_selfie_with_fever(sandbox, storage)
-    await resident.photo(encode(ASTRONAUT), 2)
+    await resident.photo(encode(ASTRONAUT))
     await sandbox_messages(sandbox, STAFF_GROUP, 2)
     [stored] = [d async for d in storage.db["declarations"].find({})]
     declaration = await storage.declarations.get(stored["_id"])

@@ -441,7 +441,7 @@ async def test_photo_messages_are_delivered_as_photos(
     store: Storage, dispatcher: MakeDispatcher, tg: SandboxClient
 ) -> None:
     photo_id = "selfie-1"
-    await store.photos.put(photo_id, jpeg(), {"case_id": "c1"})
+    await store.photos.put(photo_id, jpeg(), "c1")
     choose = [[Button("✅ Đã xem", "ack:1")]]
     await store.outbox.enqueue(
         [
@@ -463,7 +463,7 @@ async def test_photo_messages_are_delivered_as_photos(
 
 
 async def test_the_photo_store_returns_none_for_unknown_ids(store: Storage) -> None:
-    await store.photos.put("selfie-1", b"\xff\xd8 not much of a jpeg", {"case_id": "c1"})
+    await store.photos.put("selfie-1", b"\xff\xd8 not much of a jpeg", "c1")
     assert await store.photos.get("selfie-1") == b"\xff\xd8 not much of a jpeg"
     assert await store.photos.get(str(ObjectId())) is None
     assert await store.photos.get("never-stored") is None

@@ -59,7 +59,7 @@ async def declare_without_symptoms(resident: User, photo: bytes) -> dict[str, ob
     """The one-tap declaration: no symptoms, then the selfie; returns the receipt message."""
     await resident.says("/khaibao")
     await resident.choose("✅ Không có triệu chứng nào")
-    receipt, _menu = await resident.photo(photo, 2)
+    [receipt] = await resident.photo(photo)
     return receipt
 
 
@@ -137,7 +137,7 @@ async def test_a_quarantine_day(
     await resident.says("/khaibao")
     await resident.choose("⚠️ Có triệu chứng")
     await answer_symptoms(resident, fever=True)
-    late, _menu = await resident.photo(SAME_SELFIE_AGAIN, 2)
+    [late] = await resident.photo(SAME_SELFIE_AGAIN)
     assert "trễ hạn" in late["text"] and "Cán bộ y tế đã được báo" in late["text"]
     page = await symptom_page(officer)
     assert "CÓ TRIỆU CHỨNG" in page and "Nhiệt độ: 38.5 °C" in page and "Mệt mỏi" in page
@@ -150,7 +150,7 @@ async def test_a_quarantine_day(
     clock.set(at(19, 40))
     await resident.choose("🤒 Tôi thấy không khỏe")
     await answer_symptoms(resident, fever=False)
-    extra, _menu = await resident.photo(SOMEONE_ELSE, 2)
+    [extra] = await resident.photo(SOMEONE_ELSE)
     assert "khai báo thêm" in extra["text"]
     unwell_page = await symptom_page(officer)
     assert "Mệt mỏi" in unwell_page and "Nhiệt độ" not in unwell_page
