@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 from bot.app import SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, Service
 from bot.config import Settings
 from core.ports import Clock
+from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from storage.database import Storage
 from storage.documents import Document
@@ -113,11 +114,15 @@ async def bot_process(uri: str, db_name: str, sandbox: Sandbox) -> AsyncIterator
 
 @asynccontextmanager
 async def echo_process(sandbox: Sandbox) -> AsyncIterator[None]:
-    """The bare aiogram echo bot in a process of its own."""
+    """The bare aiogram echo bot in a process of its own (ready once it polls)."""
+    control = SandboxClient(sandbox.url, "telegram")
+    polls = len(await control.calls("getUpdates"))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.echo", sandbox.telegram_api_base
     )
-    await asyncio.sleep(WARM_UP)
+    while len(await control.calls("getUpdates")) <= polls:  # noqa: ASYNC110 (another process)
+        await asyncio.sleep(0.1)
+    await control.aclose()
     try:
         yield
     finally:

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     retired_secret_keys: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    updates_in_flight: int = Field(8, ge=1, le=256)
+    updates_in_flight: int = Field(16, ge=1, le=256)
     update_lease_seconds: int = Field(60, ge=2, le=3600)
 
     slot_deadlines: str = "08:00,13:00,19:00"

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from core.areas import AreaCatalog
 from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform, choices
 from core.imaging import NormalisedPhoto
-from core.models import Account, Conversation
+from core.models import Account, Case, Conversation
 from core.ports import (
     Accounts,
     Attempts,
@@ -99,6 +99,8 @@ class Context:
     conversation: Conversation
     choice: str = ""
     offered: bool = False
+    _active_case: Case | None = None
+    _active_case_known: bool = False
 
     @property
     def lang(self) -> str:
@@ -111,6 +113,13 @@ class Context:
     def actor(self) -> str:
         """Who is acting, as written in the audit trail."""
         return f"{self.incoming.platform.value}:{self.incoming.user_id}"
+
+    async def active_case(self) -> Case | None:
+        """The user's active quarantine case, if any (looked up once per update)."""
+        if not self._active_case_known and self.account is not None:
+            self._active_case = await self.services.cases.active_for_person(self.account.person_id)
+            self._active_case_known = True
+        return self._active_case
 
     def new_id(self, purpose: str, length: int = 32) -> str:
         """An id for a record this update creates: the same when the update is run again."""

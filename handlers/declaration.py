@@ -36,7 +36,7 @@ async def start_unwell(ctx: Context) -> None:
 
 
 async def _start(ctx: Context, unwell: bool) -> None:
-    case = await _active_case(ctx)
+    case = await ctx.active_case()
     if case is None:
         await ctx.say("quarantine.not_in_quarantine")
         return
@@ -46,12 +46,6 @@ async def _start(ctx: Context, unwell: bool) -> None:
         return
     first = "fever" if unwell else DECLARATION.first
     await begin(ctx, DECLARATION, data={"case": case.id, "unwell": unwell}, step=first)
-
-
-async def _active_case(ctx: Context) -> Case | None:
-    if ctx.account is None:
-        return None
-    return await ctx.services.cases.active_for_person(ctx.account.person_id)
 
 
 async def _placement(ctx: Context, case: Case) -> Placement:
@@ -173,8 +167,8 @@ async def take_selfie(ctx: Context) -> str | None:
     if photo.size is not None and photo.size > limit:
         await ctx.say("quarantine.selfie_too_large", limit=limit // 1_000_000)
         return None
-    case = await ctx.services.cases.get(str(ctx.conversation.data["case"]))
-    if case is None:
+    case = await ctx.active_case()
+    if case is None or case.id != ctx.conversation.data["case"]:  # ended meanwhile
         await ctx.say("quarantine.not_in_quarantine")
         return END
     # "typing…" while the photo is fetched, not before.

@@ -11,7 +11,7 @@ async def show_menu(ctx: Context, lead: str = "") -> None:
     declaration items first."""
     items = ["me", "language", "help"]
     buttons = [[Button(ctx.text(f"menu.{item}"), f"menu:{item}")] for item in items]
-    if ctx.account and await ctx.services.cases.active_for_person(ctx.account.person_id):
+    if await ctx.active_case():
         buttons = [
             [Button(ctx.text("quarantine.menu_declare"), "menu:declare")],
             [Button(ctx.text("quarantine.menu_unwell"), "menu:unwell")],

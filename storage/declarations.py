@@ -38,11 +38,6 @@ class DeclarationsRepo:
         Returns the stored declaration: the same one when this update runs again (its page,
         if still unacknowledged, queued again), None when its window already has another.
         """
-        existing = await self.get(declaration.id)
-        if existing is not None:
-            if existing.ack is None and page:
-                await self._outbox.enqueue(page)
-            return existing
         document = _document(declaration)
         messages = await self._outbox.numbered(page)
 
@@ -59,7 +54,10 @@ class DeclarationsRepo:
             async with self._declarations.database.client.start_session() as session:
                 await session.with_transaction(store)
         except DuplicateKeyError:
-            return await self.get(declaration.id)
+            existing = await self.get(declaration.id)  # None: another one has the window
+            if existing is not None and existing.ack is None and page:
+                await self._outbox.enqueue(page)
+            return existing
         return declaration
 
     async def get(self, declaration_id: str) -> Declaration | None:

@@ -10,7 +10,7 @@ from sandbox.server import Sandbox
 from storage.documents import Database
 from tests.crash import crash_and_recover
 
-IN_FLIGHT = 8  # UPDATES_IN_FLIGHT's default: at most this many were being answered at the kill
+IN_FLIGHT = 16  # UPDATES_IN_FLIGHT's default: at most this many were being answered at the kill
 
 
 async def test_a_killed_bot_loses_no_update_and_gives_no_receipt_for_unsaved_data(
