@@ -1,13 +1,14 @@
 """A bare aiogram echo bot, the ceiling the benchmarks compare with: python -m bench.echo URL
 
-It answers every text with the same text through the Telegram Bot API at URL (the emulator),
-in a process of its own, as the real bot runs in benchmarks.
+It answers every text with the same text through the Telegram Bot API at URL (the emulator).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -17,8 +18,9 @@ from aiogram.types import Message
 from bot.app import SANDBOX_TELEGRAM_TOKEN
 
 
-async def main(api_base: str) -> None:
-    """Echo until cancelled (or the process is terminated)."""
+@asynccontextmanager
+async def echoing(api_base: str) -> AsyncIterator[None]:
+    """The echo bot polls while the context is open."""
     bot = Bot(
         SANDBOX_TELEGRAM_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base))
     )
@@ -28,10 +30,19 @@ async def main(api_base: str) -> None:
     async def echo(message: Message) -> None:
         await message.answer(message.text or "")
 
+    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False))
     try:
-        await dispatcher.start_polling(bot, handle_signals=False)
+        yield
     finally:
+        await dispatcher.stop_polling()
+        await polling
         await bot.session.close()
+
+
+async def main(api_base: str) -> None:
+    """Echo until the process is terminated."""
+    async with echoing(api_base):
+        await asyncio.Event().wait()
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import partial
 
 from bench import echo
@@ -59,20 +57,9 @@ async def run_echo(sandbox: Sandbox, users: int, messages: int, in_process: bool
         for i in range(messages):
             await timed(partial(resident.says, f"echo {i}"), latencies)
 
-    async with echo_in_process(sandbox) if in_process else echo_process(sandbox):
+    async with echo.echoing(sandbox.telegram_api_base) if in_process else echo_process(sandbox):
         wall = await together(residents, chat)
     return Figures("bare aiogram echo bot", latencies, wall)
-
-
-@asynccontextmanager
-async def echo_in_process(sandbox: Sandbox) -> AsyncIterator[None]:
-    """The echo bot polling inside this process, beside the simulated users."""
-    polling = asyncio.create_task(echo.main(sandbox.telegram_api_base))
-    try:
-        yield
-    finally:
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
 
 
 async def main(users: int) -> None:

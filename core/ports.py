@@ -47,8 +47,8 @@ class InboxQueue(Protocol):
         """Store a new update held by `holder`; False when its key was received before."""
         ...
 
-    async def done(self, key: str, now: datetime) -> None:
-        """The update has been processed: forget its content, keep its key a while."""
+    async def done(self, keys: Sequence[str], now: datetime) -> None:
+        """These updates have been processed: forget their content, keep their keys a while."""
         ...
 
     async def stale(self, now: datetime) -> list[InboxEntry]:

@@ -8,31 +8,25 @@ therefore reaches no one's data, and a second opener finds the invitation used.
 
 from __future__ import annotations
 
-from core.channel import Ask, Button, Kind, Platform
+from core.channel import Kind
 from core.models import Case, Invite
-from core.phone import normalize_phone
 from handlers.context import Context
 from handlers.flow import END, Flow, Step
 from handlers.limits import phone_failed, phone_tries_left
 from handlers.menu import show_menu
 from handlers.notices import welcome_text
+from handlers.phones import ask_for_phone, phone_answer
 
 
 async def ask_phone(ctx: Context) -> None:
     """Ask for the enrolled phone number (Telegram may share it with the contact button)."""
-    if ctx.incoming.platform is Platform.TELEGRAM:
-        share = [[Button(ctx.text("onboarding.phone_button"), "")]]
-        await ctx.say("invite.prove_phone_telegram", buttons=share, ask=Ask.CONTACT)
-    else:
-        await ctx.say("invite.prove_phone")
+    await ask_for_phone(ctx, "invite.prove_phone")
 
 
 async def take_phone(ctx: Context) -> str | None:
     """Compare with the enrolled number; on a match claim the invitation and go on."""
-    typed = ctx.incoming.contact_phone or ctx.incoming.text
-    phone = normalize_phone(typed)
+    phone = await phone_answer(ctx)
     if phone is None:
-        await ctx.say("onboarding.phone_invalid", text=typed.strip()[:30])
         return None
     invite_id = str(ctx.conversation.data["invite"])
     if not await phone_tries_left(ctx, invite_id):

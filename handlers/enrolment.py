@@ -8,7 +8,6 @@ from datetime import date, timedelta
 from core.channel import Button
 from core.dates import format_date, parse_date
 from core.models import Case, ChatRef, Invite, Person
-from core.phone import normalize_phone
 from core.qr import qr_png
 from core.tokens import new_code, sign
 from handlers.context import Context
@@ -16,6 +15,7 @@ from handlers.flow import END, Flow, Step, begin
 from handlers.invites import INVITE_KIND
 from handlers.notices import to_accounts, welcome_text
 from handlers.onboarding import take_name
+from handlers.phones import phone_answer
 from handlers.registry import REGISTRY
 from handlers.staff import authorize, scope
 
@@ -34,9 +34,8 @@ async def ask_name(ctx: Context) -> None:
 
 async def take_phone_number(ctx: Context) -> str | None:
     """A Vietnamese phone number; refuse one that already has an active case."""
-    phone = normalize_phone(ctx.incoming.text)
+    phone = await phone_answer(ctx)
     if phone is None:
-        await ctx.say("onboarding.phone_invalid", text=ctx.incoming.text.strip()[:30])
         return None
     if await _refused_as_active(ctx, phone):
         return None

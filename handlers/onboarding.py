@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from core.channel import Ask, Button, Kind, Platform
+from core.channel import Button, Kind
 from core.models import Account, Consent, Invite, Person
-from core.phone import normalize_phone
 from core.texts import LANGUAGES
 from handlers.binding import PROVE_PHONE, bind_invite
 from handlers.context import Context
 from handlers.flow import END, Flow, Step
 from handlers.menu import show_menu
+from handlers.phones import ask_for_phone, phone_answer
 
 _NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
 
@@ -75,19 +75,13 @@ async def take_name(ctx: Context) -> str | None:
 
 async def ask_phone(ctx: Context) -> None:
     """Ask for the phone number (a share-contact button on Telegram)."""
-    if ctx.incoming.platform is Platform.TELEGRAM:
-        share = [[Button(ctx.text("onboarding.phone_button"), "")]]
-        await ctx.say("onboarding.phone_telegram", buttons=share, ask=Ask.CONTACT)
-    else:
-        await ctx.say("onboarding.phone_zalo")
+    await ask_for_phone(ctx, "onboarding.phone")
 
 
 async def take_phone(ctx: Context) -> str | None:
     """Accept a shared contact or a typed Vietnamese number, normalised to +84."""
-    typed = ctx.incoming.contact_phone or ctx.incoming.text
-    phone = normalize_phone(typed)
+    phone = await phone_answer(ctx)
     if phone is None:
-        await ctx.say("onboarding.phone_invalid", text=typed.strip()[:30])
         return None
     # Only a contact the sender shared of themselves proves the number is theirs.
     verified = ctx.incoming.kind is Kind.CONTACT

@@ -5,9 +5,10 @@ do the adapters acknowledge it to the platform (the webhook's 200, the next `get
 While the database is away `accept` keeps trying, so the platform keeps the update too.
 
 Each stored update is held by this process through a lease (renewed while it waits or
-runs) and marked done only after `process` returned. An update whose process died keeps
-its lease until it runs out; then any process takes it over and runs it again, so handlers
-must be idempotent. At shutdown, updates not started are released at once.
+runs) and marked done only after `process` returned; done marks are written a few at a time
+(one round trip for the updates finished within `DONE_BATCH_DELAY`). An update whose process
+died keeps its lease until it runs out; then any process takes it over and runs it again, so
+handlers must be idempotent. At shutdown, updates not started are released at once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ T = TypeVar("T")
 
 LEASE = timedelta(seconds=60)
 STORE_BACKOFF_MAX = 5.0
+DONE_BATCH_DELAY = 0.02  # seconds finished updates wait to share one done write
 
 
 class Stopping(Exception):
@@ -64,6 +66,8 @@ class InboxWorker:
         self._ready: asyncio.Queue[User] = asyncio.Queue()  # users whose next update may start
         self._held: set[str] = set()
         self._running: set[str] = set()
+        self._finished: list[str] = []
+        self._finishing = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._nothing_held = asyncio.Event()
         self._nothing_running = asyncio.Event()
@@ -78,6 +82,7 @@ class InboxWorker:
         await self.recover()
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._in_flight)]
         self._tasks.append(asyncio.create_task(self._maintain()))
+        self._tasks.append(asyncio.create_task(self._mark_done()))
 
     async def accept(self, received: Received) -> None:
         """Store an update and queue it here; returns once it is stored (a duplicate is dropped)."""
@@ -126,6 +131,8 @@ class InboxWorker:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        with suppress(Exception):  # else they are simply processed again
+            await self._flush_done()
         unfinished = sorted(self._held)
         if unfinished:
             with suppress(Exception):  # the leases then simply run out
@@ -156,11 +163,10 @@ class InboxWorker:
             self._nothing_running.clear()
             await self._run(entry)
             self._running.discard(entry.key)
-            self._held.discard(entry.key)
             if not self._running:
                 self._nothing_running.set()
-            if not self._held:
-                self._nothing_held.set()
+            self._finished.append(entry.key)
+            self._finishing.set()
             if queue:
                 self._ready.put_nowait(user)
             else:
@@ -172,9 +178,25 @@ class InboxWorker:
         except Exception:
             # The conversation layer apologised already; a failing update is not retried.
             log.exception("update failed", extra={"update": entry.key})
-        await self._persist(
-            lambda: self._inbox.done(entry.key, self._clock.now()), "mark update done"
-        )
+
+    async def _mark_done(self) -> None:
+        """Write the done marks of finished updates, a batch at a time."""
+        while True:
+            await self._finishing.wait()
+            await asyncio.sleep(DONE_BATCH_DELAY)
+            await self._persist(self._flush_done, "mark updates done")
+
+    async def _flush_done(self) -> None:
+        self._finishing.clear()
+        keys, self._finished = self._finished, []
+        try:
+            await self._inbox.done(keys, self._clock.now())
+        except Exception:
+            self._finished = keys + self._finished  # tried again by `_persist`
+            raise
+        self._held.difference_update(keys)
+        if not self._held:
+            self._nothing_held.set()
 
     async def _maintain(self) -> None:
         """Keep our leases and take over what dead processes left, a few times per lease."""

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from core.models import InboxEntry
@@ -43,15 +44,13 @@ class InboxRepo:
             return False
         return True
 
-    async def done(self, key: str, now: datetime) -> None:
-        """The update has been processed: forget its content, keep its key a while."""
-        await self._inbox.update_one(
-            {"_id": key},
-            {
-                "$set": {"status": DONE, "done_at": now},
-                "$unset": {"raw": "", "holder": "", "lease_until": ""},
-            },
-        )
+    async def done(self, keys: Sequence[str], now: datetime) -> None:
+        """These updates have been processed: forget their content, keep their keys a while."""
+        change = {
+            "$set": {"status": DONE, "done_at": now},
+            "$unset": {"raw": "", "holder": "", "lease_until": ""},
+        }
+        await self._each(keys, {}, change)
 
     async def stale(self, now: datetime) -> list[InboxEntry]:
         """Unfinished updates whose lease has run out, in arrival order."""
@@ -76,16 +75,14 @@ class InboxRepo:
 
     async def renew(self, keys: Sequence[str], holder: str, until: datetime) -> None:
         """Extend the leases of updates this holder still works on."""
-        if keys:
-            await self._inbox.update_many(
-                {"_id": {"$in": list(keys)}, "status": NEW, "holder": holder},
-                {"$set": {"lease_until": until}},
-            )
+        await self._each(keys, {"status": NEW, "holder": holder}, {"$set": {"lease_until": until}})
 
     async def release(self, keys: Sequence[str], holder: str, now: datetime) -> None:
         """Give up updates not started (at shutdown): the next process takes them at once."""
+        await self._each(keys, {"status": NEW, "holder": holder}, {"$set": {"lease_until": now}})
+
+    async def _each(self, keys: Sequence[str], guard: Document, change: Document) -> None:
+        """One change to each of these entries, in one round trip (an `$in` would scan)."""
         if keys:
-            await self._inbox.update_many(
-                {"_id": {"$in": list(keys)}, "status": NEW, "holder": holder},
-                {"$set": {"lease_until": now}},
-            )
+            writes = [UpdateOne({"_id": key, **guard}, change) for key in keys]
+            await self._inbox.bulk_write(writes, ordered=False)

@@ -167,3 +167,24 @@ async def officer(
     staff = User(sandbox.url, platform, user_id, name="Cán bộ Trạm y tế")
     yield staff
     await staff.aclose()
+
+
+@pytest.fixture
+async def colleague(
+    sandbox: Sandbox, service: Service, storage: Storage, platform: str, clock: FixedClock
+) -> AsyncIterator[User]:
+    """A second staff member of Xã Tân Hà (commune staff), on the same platform."""
+    user_id = "200003" if platform == "telegram" else "b2c3d4e5f6a799"
+    await storage.staff.add(
+        Staff(
+            platform=Platform(platform),
+            user_id=user_id,
+            role=Role.COMMUNE_STAFF,
+            areas=["tan-ha"],
+            added_by="test",
+            added_at=clock.now(),
+        )
+    )
+    staff = User(sandbox.url, platform, user_id, name="Cán bộ xã")
+    yield staff
+    await staff.aclose()

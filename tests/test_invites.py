@@ -7,13 +7,12 @@ import asyncio
 
 from core.channel import Platform
 from core.clock import FixedClock
-from core.models import Role, Staff
 from sandbox.server import Sandbox
 from storage.database import Storage
 from tests.chat import User
 from tests.conftest import at
 from tests.test_onboarding import register
-from tests.test_quarantine import enrol, open_invite
+from tests.test_quarantine import enrol, open_invite, up_to_the_confirmation
 
 ENROLLED_PHONE = "0987111222"
 
@@ -147,45 +146,18 @@ async def test_a_shared_own_contact_lets_staff_bind_the_case_directly(
     resident = person(sandbox, platform, 1, "Lê Thị Hoa")
     await register(resident, phone=ENROLLED_PHONE)  # the contact button on Telegram
     clock.set(at(9, 30))
-    await officer.says("/enroll")
-    await officer.says("Lê Thị Hoa")
-    await officer.says("0987 111 222")
-    await officer.says("Số 12, ấp Tân Lợi")
-    await officer.choose("Xã Tân Hà")
-    await officer.choose("Hôm nay (27/11/2026)")
-    await officer.choose("Đến hết 10/12/2026 (14 ngày)")
-    await officer.choose("Cuộc trò chuyện này")
+    await up_to_the_confirmation(officer)
     [bound] = await officer.choose("✅ Tạo ca")
     assert "đã dùng bot" in bound["text"]
     assert await storage.db["invites"].count_documents({}) == 0
 
 
 async def test_two_officers_enrolling_one_person_at_once_get_one_case(
-    officer: User, sandbox: Sandbox, storage: Storage, platform: str, clock: FixedClock
+    officer: User, colleague: User, storage: Storage, clock: FixedClock
 ) -> None:
-    colleague = User(
-        sandbox.url, platform, "200003" if platform == "telegram" else "b2c3d4e5f6a799"
-    )
-    await storage.staff.add(
-        Staff(
-            platform=Platform(platform),
-            user_id=colleague.user_id,
-            role=Role.COMMUNE_STAFF,
-            areas=["tan-ha"],
-            added_by="test",
-            added_at=clock.now(),
-        )
-    )
     clock.set(at(9, 30))
     for staff in (officer, colleague):
-        await staff.says("/enroll")
-        await staff.says("Lê Thị Hoa")
-        await staff.says("0987 111 222")
-        await staff.says("Số 12, ấp Tân Lợi")
-        await staff.choose("Xã Tân Hà")
-        await staff.choose("Hôm nay (27/11/2026)")
-        await staff.choose("Đến hết 10/12/2026 (14 ngày)")
-        await staff.choose("Cuộc trò chuyện này")
+        await up_to_the_confirmation(staff)
     await asyncio.gather(
         officer.send(0, **_create_press(officer)), colleague.send(0, **_create_press(colleague))
     )
@@ -193,7 +165,6 @@ async def test_two_officers_enrolling_one_person_at_once_get_one_case(
     assert sum("Đã tạo ca cách ly số" in text for text in texts) == 1
     assert sum("đang có ca cách ly số" in text for text in texts) == 1
     assert await storage.db["cases"].count_documents({}) == 1
-    await colleague.aclose()
 
 
 def _create_press(staff: User) -> dict[str, object]:

@@ -20,18 +20,24 @@ SAME_SELFIE_AGAIN = encode(ASTRONAUT.resize((400, 400)), quality=70)
 SOMEONE_ELSE = encode(lfw_face(0), quality=92)
 
 
+async def up_to_the_confirmation(staff: User) -> dict[str, object]:
+    """A staff member answers the enrolment questions for Lê Thị Hoa; returns the summary."""
+    await staff.says("/enroll")
+    await staff.says("Lê Thị Hoa")
+    await staff.says("0987 111 222")
+    [area] = await staff.says("Số 12, ấp Tân Lợi")
+    assert options_of(area, staff.platform) == ["Xã Tân Hà"]  # only the officer's commune
+    await staff.choose("Xã Tân Hà")
+    await staff.choose("Hôm nay (27/11/2026)")
+    await staff.choose("Đến hết 10/12/2026 (14 ngày)")
+    [confirm] = await staff.choose("Cuộc trò chuyện này")
+    return confirm
+
+
 async def enrol(officer: User) -> tuple[str, str]:
     """Staff create case 1 for Lê Thị Hoa; returns the deep-link payload and the Zalo code."""
-    await officer.says("/enroll")
-    await officer.says("Lê Thị Hoa")
-    await officer.says("0987 111 222")
-    [area] = await officer.says("Số 12, ấp Tân Lợi")
-    assert options_of(area, officer.platform) == ["Xã Tân Hà"]  # only the officer's commune
-    await officer.choose("Xã Tân Hà")
-    await officer.choose("Hôm nay (27/11/2026)")
-    await officer.choose("Đến hết 10/12/2026 (14 ngày)")
-    [confirm] = await officer.choose("Cuộc trò chuyện này")
-    assert "Lê Thị Hoa" in confirm["text"] and "+84987111222" in confirm["text"]
+    confirm = await up_to_the_confirmation(officer)
+    assert "Lê Thị Hoa" in str(confirm["text"]) and "+84987111222" in str(confirm["text"])
     invite, qr = await officer.choose("✅ Tạo ca", 2)
     assert "ca cách ly số 1" in invite["text"] and qr["kind"] == "photo"
     link = re.search(r"\?start=(inv_[A-Za-z0-9_-]+)", invite["text"])
