@@ -47,6 +47,7 @@ COMMANDS_MENU = {lang: [(c, t(lang, f"commands.{c}")) for c in COMMANDS] for lan
 TICK_EVERY = timedelta(seconds=30)
 SELFIE_RECOVERY_EVERY = timedelta(minutes=2)
 ERASURE_EVERY = timedelta(minutes=5)
+ERASURE_LEASE = "erasure"
 SELFIE_WORKERS = 2  # one per core; dlib blocks a whole process per face
 DRAIN_GRACE = 10.0  # seconds the updates in flight get to finish at shutdown
 RECONNECT_MAX = 60.0
@@ -223,9 +224,15 @@ class Service:
         ]
 
     async def erase_requested(self) -> None:
-        """Erase the people who asked to be, now that their case has ended."""
+        """Erase the people who asked to be, now that their case has ended (one process)."""
         assert self.router is not None
-        await erase_requested(self.router.services)
+        leases = self.storage.leases
+        if not await leases.acquire(ERASURE_LEASE, self.holder, ERASURE_EVERY):
+            return
+        try:
+            await erase_requested(self.router.services)
+        finally:
+            await leases.release(ERASURE_LEASE, self.holder)
 
     async def _start_selfie_checks(self) -> None:
         assert self.selfies is not None
