@@ -64,6 +64,10 @@ async def _already_declared(ctx: Context, case: Case, placement: Placement) -> N
     assert window is not None  # only an on-time or late placement can find its window taken
     found = await ctx.services.declarations.on_dates([case.id], [window.local_date])
     declared = next(d for d in found if d.slot == window.slot)
+    if declared.id == ctx.new_id("declaration"):
+        # This very update stored it, before a crash: answer as the first time would have.
+        await _receipt(ctx, declared)
+        return
     await ctx.say(
         "quarantine.already_declared",
         slot=window.slot,

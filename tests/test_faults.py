@@ -3,6 +3,7 @@ a symptomatic declaration and its page to staff are stored together or not at al
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from bot.app import Service
 from bot.selfies import SelfiePool
 from core.channel import Platform
 from core.clock import FixedClock
-from core.models import ChatRef, OutgoingMessage, Priority
+from core.models import ChatRef, InboxEntry, OutgoingMessage, Priority
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from storage.database import Storage
@@ -190,3 +191,39 @@ async def sandbox_messages(sandbox: Sandbox, chat_id: str, count: int) -> list[A
         return await client.wait_for(chat_id, count)
     finally:
         await client.aclose()
+
+
+async def test_a_photo_processed_again_after_a_crash_repeats_its_receipt_and_stores_once(
+    service: Service, sandbox: Sandbox, storage: Storage, clock: FixedClock
+) -> None:
+    clock.set(at(12, 0))
+    resident = await at_the_selfie_with_fever(sandbox, storage)
+    assert service.inbox is not None
+    await service.inbox.idle()
+    asking = await storage.db["conversations"].find_one({"user_id": resident.user_id})
+    sent = await resident.client.send(resident.user_id, photo=encode(ASTRONAUT))
+    [first] = await resident.replies()
+    await service.inbox.idle()
+    key = f"tg:{sent['update']['update_id']}"
+    stored = await storage.db["inbox"].find_one({"_id": key})
+    assert stored is not None and "raw" not in stored  # processed, its content forgotten
+    # As if the process had died after storing the declaration, before anything else: the
+    # conversation still asks for the selfie and the update is not marked done.
+    assert asking is not None
+    await storage.db["conversations"].replace_one({"_id": asking["_id"]}, asking)
+    again = InboxEntry(
+        id=stored["id"],
+        key=key,
+        platform=Platform.TELEGRAM,
+        user_id=resident.user_id,
+        raw=sent["update"],
+        order=stored["order"],
+        received_at=stored["received_at"],
+    )
+    await service._process(again)
+    [second] = await resident.replies()
+    code = re.search(r"Mã biên nhận: (\w+)", str(first["text"]))
+    assert code and code.group(0) in str(second["text"])
+    assert await storage.db["declarations"].count_documents({}) == 1
+    assert await storage.db["outbox"].count_documents({"key": {"$regex": "^page:"}}) == 2
+    await resident.aclose()
