@@ -50,6 +50,11 @@ class Chatter:
     sends: Sequence[dict[str, Any]]
     expected: int
 
+    @property
+    def declares(self) -> bool:
+        """Whether this chatter sends a declaration (and so must get a receipt)."""
+        return self.sends[0].get("text") == "/khaibao"
+
 
 @dataclass
 class Outcome:
@@ -62,6 +67,7 @@ class Outcome:
     lost: dict[str, int] = field(default_factory=lambda: {"telegram": 0, "zalo": 0})
     receipts: list[str] = field(default_factory=list)
     unsaved_receipts: list[str] = field(default_factory=list)
+    without_receipt: dict[str, list[str]] = field(default_factory=dict)  # user → what they got
     killed_after: int = 0
     recovery_seconds: float = 0.0
 
@@ -202,11 +208,7 @@ async def stop(process: asyncio.subprocess.Process) -> None:
 
 async def received(clients: dict[str, SandboxClient], everyone: list[Chatter]) -> list[int]:
     """How many bot messages each chatter has received so far."""
-    counts = []
-    for chatter in everyone:
-        messages = await clients[chatter.platform].messages(chatter.user_id)
-        counts.append(len(messages))
-    return counts
+    return [len(texts) for texts in await _transcripts(clients, everyone)]
 
 
 async def inject(clients: dict[str, SandboxClient], everyone: list[Chatter]) -> int:
@@ -234,7 +236,7 @@ async def crash_and_recover(
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
     storage = Storage.over(client[db_name], SystemClock())
     await storage.ensure_indexes()
-    await seed_residents(storage, [c for c in everyone if c.sends[0]["text"] == "/khaibao"])
+    await seed_residents(storage, [c for c in everyone if c.declares])
     clients = {p: SandboxClient(sandbox.url, p) for p in ("telegram", "zalo")}
     env = bot_environment(mongo_uri, db_name, sandbox, workdir)
     log = workdir / "bot.log"
@@ -269,29 +271,47 @@ async def crash_and_recover(
 async def _settle(clients: dict[str, SandboxClient], everyone: list[Chatter]) -> list[int]:
     """Wait until every chatter has all their answers, or nothing more comes for a while.
 
-    The while outlasts a transaction the killed bot left open (the server aborts it after 60 s;
-    until then a retry writing the same declaration waits).
+    A resident counts as answered once the receipt came too: answers given twice after the
+    restart can make up the number before it. The wait outlasts a transaction the killed bot
+    left open (the server aborts it after 60 s; until then a retry writing the same
+    declaration waits).
     """
-    counts = await received(clients, everyone)
+    texts = await _transcripts(clients, everyone)
     quiet_since = time.monotonic()
     while time.monotonic() - quiet_since < QUIET:
-        if all(n >= c.expected for n, c in zip(counts, everyone, strict=True)):
+        if all(_answered(chatter, got) for chatter, got in zip(everyone, texts, strict=True)):
             await asyncio.sleep(1.0)  # answers given twice would show up now
             return await received(clients, everyone)
         await asyncio.sleep(0.2)
-        latest = await received(clients, everyone)
-        if latest != counts:
-            counts, quiet_since = latest, time.monotonic()
-    return counts
+        latest = await _transcripts(clients, everyone)
+        if latest != texts:
+            texts, quiet_since = latest, time.monotonic()
+    return [len(got) for got in texts]
+
+
+def _answered(chatter: Chatter, texts: list[str]) -> bool:
+    receipt_due = chatter.declares and not any(RECEIPT.search(text) for text in texts)
+    return len(texts) >= chatter.expected and not receipt_due
+
+
+async def _transcripts(
+    clients: dict[str, SandboxClient], everyone: list[Chatter]
+) -> list[list[str]]:
+    return [
+        [m.get("text") or "" for m in await clients[c.platform].messages(c.user_id)]
+        for c in everyone
+    ]
 
 
 async def _check_receipts(
     clients: dict[str, SandboxClient], everyone: list[Chatter], storage: Storage, outcome: Outcome
 ) -> None:
     """Every receipt a resident got names a declaration that is stored."""
-    for chatter in everyone:
-        for message in await clients[chatter.platform].messages(chatter.user_id):
-            for code in RECEIPT.findall(message.get("text") or ""):
-                outcome.receipts.append(code)
-                if await storage.declarations.by_receipt(code) is None:
-                    outcome.unsaved_receipts.append(code)
+    for chatter, texts in zip(everyone, await _transcripts(clients, everyone), strict=True):
+        codes = [code for text in texts for code in RECEIPT.findall(text)]
+        if chatter.declares and not codes:
+            outcome.without_receipt[f"{chatter.platform}:{chatter.user_id}"] = texts
+        for code in codes:
+            outcome.receipts.append(code)
+            if await storage.declarations.by_receipt(code) is None:
+                outcome.unsaved_receipts.append(code)
