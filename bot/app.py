@@ -42,8 +42,21 @@ from storage.database import Storage, open_database
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "khaibao", "help", "me", "language", "cancel", "delete")
-COMMANDS_MENU = {lang: [(c, t(lang, f"commands.{c}")) for c in COMMANDS] for lang in LANGUAGES}
+# The command menu by catalog key, with the name shown in each language (both names work).
+COMMANDS = {
+    "start": {"vi": "start", "en": "start"},
+    "khaibao": {"vi": "khaibao", "en": "declare"},
+    "unwell": {"vi": "khongkhoe", "en": "unwell"},
+    "me": {"vi": "toi", "en": "me"},
+    "language": {"vi": "ngonngu", "en": "language"},
+    "help": {"vi": "trogiup", "en": "help"},
+    "cancel": {"vi": "huy", "en": "cancel"},
+    "delete": {"vi": "xoa", "en": "delete"},
+}
+COMMANDS_MENU = {
+    lang: [(names[lang], t(lang, f"commands.{key}")) for key, names in COMMANDS.items()]
+    for lang in LANGUAGES
+}
 TICK_EVERY = timedelta(seconds=30)
 SELFIE_RECOVERY_EVERY = timedelta(minutes=2)
 ERASURE_EVERY = timedelta(minutes=5)

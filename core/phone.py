@@ -22,3 +22,16 @@ def normalize_phone(text: str) -> str | None:
     else:
         return None
     return f"+84{national}" if _NATIONAL.fullmatch(national) else None
+
+
+def display_phone(e164: str) -> str:
+    """Show a +84 number the way Vietnamese write it: 0912 345 678, 024 3812 3456."""
+    if not e164.startswith("+84") or not _NATIONAL.fullmatch(e164[3:]):
+        return e164
+    local = "0" + e164[3:]
+    if local[1] != "2":
+        return f"{local[:4]} {local[4:7]} {local[7:]}"
+    # Hanoi (024) and Ho Chi Minh City (028) have 8-digit subscriber numbers, others 7.
+    if local[:3] in ("024", "028"):
+        return f"{local[:3]} {local[3:7]} {local[7:]}"
+    return f"{local[:4]} {local[4:7]} {local[7:]}"

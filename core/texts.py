@@ -32,3 +32,22 @@ def t(lang: str, key: str, **values: object) -> str:
     """The text for `key` in `lang` (Vietnamese when the language is unknown), filled in."""
     texts = catalog(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
     return texts[key].format(**values) if values else texts[key]
+
+
+def window_name(lang: str, slot: str) -> str:
+    """A window by its name and deadline ("buổi trưa, hạn 13 giờ"), not by a bare time."""
+    hour, minute = (int(part) for part in slot.split(":"))
+    part = "morning" if hour < 11 else "noon" if hour < 16 else "evening"
+    key = "windows.hour" if minute == 0 else "windows.hour_minute"
+    return t(lang, f"windows.{part}", deadline=t(lang, key, hour=hour, minute=f"{minute:02d}"))
+
+
+def decimal(lang: str, value: float) -> str:
+    """One decimal, with the language's separator ("38,5" in Vietnamese)."""
+    return f"{value:.1f}".replace(".", t(lang, "windows.decimal_point"))
+
+
+def edition(version: str) -> str:
+    """A privacy notice's version for people: "2026-11" → "11/2026"."""
+    year, month = version.split("-")
+    return f"{int(month)}/{year}"

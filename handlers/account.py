@@ -6,7 +6,8 @@ from functools import partial
 
 from core.channel import Button
 from core.dates import format_date
-from core.texts import t
+from core.phone import display_phone
+from core.texts import edition, t
 from handlers.context import Context, Services
 from handlers.flow import END, Flow, Step, ask_again, begin, enter
 from handlers.menu import show_menu
@@ -22,10 +23,16 @@ async def show_help(ctx: Context) -> None:
     if staff:
         await describe_role(ctx, staff)
     if ctx.account or not staff:
-        await ctx.say("help.resident" if ctx.account else "help.unregistered")
+        await _resident_help(ctx) if ctx.account else await ctx.say("help.unregistered")
 
 
-@REGISTRY.command("me")
+async def _resident_help(ctx: Context) -> None:
+    """Declaration commands only for people in quarantine: nobody is sent to what they lack."""
+    declare = ctx.text("help.declare") if await ctx.active_case() else ""
+    await ctx.say("help.resident", declare=declare)
+
+
+@REGISTRY.command("me", "toi")
 async def me(ctx: Context) -> None:
     """/me: what we hold about the user, then back to what they were doing."""
     await show_me(ctx)
@@ -42,15 +49,15 @@ async def show_me(ctx: Context) -> None:
     await ctx.say(
         "me.show",
         name=person.name,
-        phone=person.phone,
+        phone=display_phone(person.phone),
         area=ctx.services.areas.name(person.area),
         language=ctx.text(f"language.{ctx.lang}"),
-        version=person.consent.version,
+        version=edition(person.consent.version),
         consent_at=ctx.local_time(person.consent.at),
     )
 
 
-@REGISTRY.command("language")
+@REGISTRY.command("language", "ngonngu")
 async def change_language(ctx: Context) -> None:
     """Offer the languages, then come back to whatever the user was doing."""
     conversation = ctx.conversation
@@ -66,7 +73,7 @@ async def ask_language(ctx: Context) -> None:
 async def take_language(ctx: Context) -> str | None:
     """Switch language and return to the interrupted flow, if any."""
     if not ctx.choice.startswith("lang:"):
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     lang = ctx.choice.removeprefix("lang:")
     if ctx.account:
@@ -110,7 +117,7 @@ async def take_delete(ctx: Context) -> str | None:
         await show_menu(ctx)
         return END
     if ctx.choice != "delete:yes" or ctx.account is None:
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     services, person_id = ctx.services, ctx.account.person_id
     active = await services.cases.active_for_person(person_id)

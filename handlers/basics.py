@@ -10,7 +10,7 @@ from handlers.onboarding import ONBOARDING
 from handlers.registry import REGISTRY
 
 
-@REGISTRY.command("start")
+@REGISTRY.command("start", "batdau")
 async def start(ctx: Context) -> None:
     """/start: a deep link's payload goes to its handler; otherwise register or show the menu."""
     payload = ctx.incoming.payload
@@ -46,7 +46,7 @@ async def cancel(ctx: Context) -> None:
         await show_menu(ctx)
 
 
-@REGISTRY.command("help", in_groups=True)
+@REGISTRY.command("help", "trogiup", in_groups=True)
 async def help_command(ctx: Context) -> None:
     """/help: the commands this user has, then back to the current question."""
     await show_help(ctx)

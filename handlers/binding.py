@@ -25,7 +25,7 @@ async def ask_phone(ctx: Context) -> None:
 
 async def take_phone(ctx: Context) -> str | None:
     """Compare with the enrolled number; on a match claim the invitation and go on."""
-    phone = await phone_answer(ctx)
+    phone = await phone_answer(ctx, offer_share=True)
     if phone is None:
         return None
     invite_id = str(ctx.conversation.data["invite"])

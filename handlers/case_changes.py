@@ -6,6 +6,7 @@ completion) acting at once cannot undo each other.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, timedelta
 
 from core.channel import Button
@@ -20,12 +21,13 @@ from handlers.staff import authorize, authorize_case
 
 MAX_EXTENSION_DAYS = 365
 DAY = timedelta(days=1)
+DAY_WORDS = frozenset({"ngày", "ngay", "day", "days"})
 
 
 @REGISTRY.command("extend", staff=True)
 async def extend_case(ctx: Context) -> None:
     """/extend N days|date: move the last quarantine day and tell the resident."""
-    words = args(ctx)
+    words = _without_day_word(args(ctx))
     if len(words) != 2:
         await ctx.say("case.usage_extend")
         return
@@ -45,6 +47,12 @@ async def extend_case(ctx: Context) -> None:
         ctx.services, case, f"extended:{case.id}:{new_end}", "quarantine.extended", end=end
     )
     await ctx.say("case.extended", number=case.number, end=end)
+
+
+def _without_day_word(words: list[str]) -> list[str]:
+    """The words with a unit after the number of days dropped: `/extend 3 7 ngày`."""
+    unit = unicodedata.normalize("NFC", words[-1]).lower() if len(words) == 3 else ""
+    return words[:2] if unit in DAY_WORDS and words[1].isdigit() else words
 
 
 def _new_end(ctx: Context, case: Case, typed: str) -> date | None:
@@ -125,7 +133,7 @@ async def take_end(ctx: Context) -> str | None:
     """End the case and tell the resident, or keep it; the right is checked again first."""
     case = await ctx.services.cases.get(str(ctx.conversation.data["case"]))
     if case is None or ctx.choice not in ("end:yes", "end:no"):
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     if ctx.choice == "end:no":
         await ctx.say("case.kept", number=case.number)

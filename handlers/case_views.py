@@ -7,6 +7,7 @@ from datetime import timedelta
 from core.channel import Action
 from core.dates import format_date
 from core.models import Case, Declaration, Person
+from core.phone import display_phone
 from core.schedule import Window
 from handlers.context import Context
 from handlers.registry import REGISTRY
@@ -33,7 +34,7 @@ def name_and_phone(ctx: Context, person: Person | None) -> tuple[str, str]:
     """A person's name and phone, or a note that they erased their data."""
     if person is None:
         return ctx.text("case.person_erased"), "—"
-    return person.name, person.phone
+    return person.name, display_phone(person.phone)
 
 
 def _slot_marks(ctx: Context, case: Case, declarations: list[Declaration]) -> str:

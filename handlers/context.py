@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from core.areas import AreaCatalog
 from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform, choices
 from core.imaging import NormalisedPhoto
+from core.matching import pick
 from core.models import Account, Case, Conversation
 from core.ports import (
     Accounts,
@@ -146,6 +147,10 @@ class Context:
         """Send a catalog text; offered buttons become the answers we accept next."""
         await self.send(self.text(key, **values), buttons, ask)
 
+    async def choose_again(self) -> None:
+        """Refuse an answer that is none of the offered ones, showing them again."""
+        await self.say("common.choose_option", [[b] for b in self.conversation.options])
+
     async def send(self, text: str, buttons: Keyboard = (), ask: Ask | None = None) -> None:
         """Send a text to the user's chat; offered buttons become the answers we accept next.
 
@@ -171,7 +176,5 @@ def resolve_choice(incoming: Incoming, offered: list[Button]) -> str | None:
         )
     if incoming.kind is not Kind.TEXT or not offered:
         return ""
-    answer = incoming.text.strip().rstrip(".").casefold()
-    if answer.isdigit() and 1 <= int(answer) <= len(offered):
-        return offered[int(answer) - 1].data
-    return next((b.data for b in offered if b.label.casefold() == answer), "")
+    index = pick(incoming.text, [b.label for b in offered])
+    return "" if index is None else offered[index].data

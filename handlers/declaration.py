@@ -9,6 +9,7 @@ from core.channel import Action, Button, ChannelError, Kind, Photo, TooLarge
 from core.imaging import NormalisedPhoto, PhotoRejected
 from core.models import Answers, Case, Declaration, OutgoingMessage
 from core.schedule import Placement, Timing
+from core.texts import window_name
 from core.tokens import CODE_ALPHABET
 from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin
@@ -29,7 +30,7 @@ async def start_declaration(ctx: Context) -> None:
     await _start(ctx, unwell=False)
 
 
-@REGISTRY.command("unwell")
+@REGISTRY.command("unwell", "khongkhoe")
 async def start_unwell(ctx: Context) -> None:
     """ "I feel unwell": the symptom questions straight away, then an immediate page."""
     await _start(ctx, unwell=True)
@@ -70,7 +71,7 @@ async def _already_declared(ctx: Context, case: Case, placement: Placement) -> N
         return
     await ctx.say(
         "quarantine.already_declared",
-        slot=window.slot,
+        slot=window_name(ctx.lang, window.slot),
         at=ctx.local_time(declared.submitted_at),
         receipt=declared.receipt,
     )
@@ -97,7 +98,7 @@ async def take_any(ctx: Context) -> str | None:
         return "selfie"
     if ctx.choice == "some":
         return "fever"
-    await ctx.say("common.choose_option")
+    await ctx.choose_again()
     return None
 
 
@@ -109,7 +110,7 @@ def yes_no_step(question: str, following: str, if_yes: str | None = None) -> Ste
 
     async def take(ctx: Context) -> str | None:
         if ctx.choice not in ("yes", "no"):
-            await ctx.say("common.choose_option")
+            await ctx.choose_again()
             return None
         answers = ctx.conversation.data.setdefault("answers", {})
         answers[question] = ctx.choice == "yes"
@@ -145,7 +146,7 @@ async def ask_other(ctx: Context) -> None:
 async def take_other(ctx: Context) -> str | None:
     """Free text (at most 300 characters) or "none"."""
     if ctx.choice != "none" and (ctx.incoming.kind is not Kind.TEXT or not ctx.incoming.text):
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     other = "" if ctx.choice == "none" else " ".join(ctx.incoming.text.split())[:300]
     ctx.conversation.data["answers"]["other"] = other
@@ -250,7 +251,9 @@ async def _page(ctx: Context, case: Case, declaration: Declaration) -> list[Outg
 async def _receipt(ctx: Context, declaration: Declaration) -> None:
     """What was stored, by when, and what happens next, with the menu."""
     timing = ctx.text(f"quarantine.timing_{declaration.timing}")
-    slot = declaration.slot or ctx.text("quarantine.slot_adhoc")
+    slot = (
+        window_name(ctx.lang, declaration.slot) if declaration.slot else ctx.text("windows.adhoc")
+    )
     lines = [
         ctx.text(
             "quarantine.receipt",

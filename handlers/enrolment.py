@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from core.channel import Button
 from core.dates import format_date, parse_date
 from core.models import Case, ChatRef, Invite, Person
+from core.phone import display_phone
 from core.qr import qr_png
 from core.tokens import new_code, sign
 from handlers.context import Context
@@ -48,7 +49,7 @@ async def _refused_as_active(ctx: Context, phone: str) -> bool:
     for person in await ctx.services.people.with_phone(phone):
         active = await ctx.services.cases.active_for_person(person.id)
         if active:
-            await ctx.say("enroll.already_active", phone=phone, number=active.number)
+            await ctx.say("enroll.already_active", phone=display_phone(phone), number=active.number)
             return True
     return False
 
@@ -85,7 +86,7 @@ async def ask_area(ctx: Context) -> None:
 async def take_area(ctx: Context) -> str | None:
     """One of the offered communes."""
     if not ctx.choice.startswith("area:"):
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     ctx.conversation.data["area"] = ctx.choice.removeprefix("area:")
     return "start"
@@ -150,7 +151,7 @@ async def take_chat(ctx: Context) -> str | None:
     elif typed and typed.lstrip("-").isalnum() and len(typed) <= 40:
         ctx.conversation.data["chat"] = typed
     else:
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     return "confirm"
 
@@ -166,7 +167,7 @@ async def ask_confirm(ctx: Context) -> None:
         "enroll.confirm",
         buttons=buttons,
         name=data["name"],
-        phone=data["phone"],
+        phone=display_phone(str(data["phone"])),
         address=data["address"],
         area=ctx.services.areas.name(str(data["area"])),
         start=format_date(date.fromisoformat(str(data["start"]))),
@@ -179,7 +180,7 @@ async def take_confirm(ctx: Context) -> str | None:
     if ctx.choice == "enroll:redo":
         return "name"
     if ctx.choice != "enroll:yes":
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     data = ctx.conversation.data
     if await authorize(ctx, "case.enroll", str(data["area"])) is None:
@@ -243,7 +244,7 @@ async def _create_case(ctx: Context, person: Person) -> Case | None:
     if stored is None:
         active = await services.cases.active_for_person(person.id)
         number = active.number if active else "?"
-        await ctx.say("enroll.already_active", phone=person.phone, number=number)
+        await ctx.say("enroll.already_active", phone=display_phone(person.phone), number=number)
         return None
     await services.audit.append(
         ctx.actor,

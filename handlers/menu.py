@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.channel import Button
 from handlers.context import Context
+from handlers.registry import REGISTRY
 
 
 async def show_menu(ctx: Context, lead: str = "") -> None:
@@ -19,3 +20,9 @@ async def show_menu(ctx: Context, lead: str = "") -> None:
         ]
     title = ctx.text("menu.title")
     await ctx.send(f"{lead}\n\n{title}" if lead else title, buttons)
+
+
+@REGISTRY.action("menu:")
+async def run_menu_item(ctx: Context) -> None:
+    """A main-menu button does what it says whenever it is pressed, even inside a flow."""
+    await REGISTRY.commands[ctx.choice.removeprefix("menu:")].run(ctx)

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from core.channel import Button, Platform
 from core.dates import format_date
 from core.models import Account, Answers, Case, Declaration, OutgoingMessage, Person, Priority
-from core.texts import t
+from core.phone import display_phone
+from core.texts import decimal, t
 from handlers.context import Services
 
 STAFF_LANGUAGE = "vi"
@@ -75,7 +76,7 @@ def describe_answers(lang: str, answers: Answers) -> str:
         if getattr(answers, name)
     ]
     if answers.temperature is not None:
-        lines.append(t(lang, "answers.temperature", value=f"{answers.temperature:.1f}"))
+        lines.append(t(lang, "answers.temperature", value=decimal(lang, answers.temperature)))
     if answers.other:
         lines.append(t(lang, "answers.other", value=answers.other))
     return "\n".join(f"• {line}" for line in lines) or t(lang, "answers.none")
@@ -98,7 +99,7 @@ def symptom_page(
                 lang,
                 "page.body",
                 name=person.name if person else t(lang, "case.person_erased"),
-                phone=person.phone if person else "—",
+                phone=display_phone(person.phone) if person else "—",
                 address=person.address if person else "—",
                 area=services.areas.name(case.area),
                 at=at,

@@ -6,7 +6,8 @@ import re
 
 from core.channel import Button, Kind
 from core.models import Account, Consent, Invite, Person
-from core.texts import LANGUAGES
+from core.phone import display_phone
+from core.texts import LANGUAGES, edition
 from handlers.binding import PROVE_PHONE, bind_invite
 from handlers.context import Context
 from handlers.flow import END, Flow, Step
@@ -30,7 +31,7 @@ def language_buttons(ctx: Context) -> list[list[Button]]:
 async def take_language(ctx: Context) -> str | None:
     """Remember the chosen language."""
     if not ctx.choice.startswith("lang:"):
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     ctx.conversation.data["lang"] = ctx.choice.removeprefix("lang:")
     return "consent"
@@ -42,7 +43,9 @@ async def ask_consent(ctx: Context) -> None:
         [Button(ctx.text("onboarding.agree"), "consent:yes")],
         [Button(ctx.text("onboarding.decline"), "consent:no")],
     ]
-    await ctx.say("onboarding.privacy", buttons=buttons, version=ctx.services.privacy_version)
+    await ctx.say(
+        "onboarding.privacy", buttons=buttons, version=edition(ctx.services.privacy_version)
+    )
 
 
 async def take_consent(ctx: Context) -> str | None:
@@ -54,7 +57,7 @@ async def take_consent(ctx: Context) -> str | None:
         await ctx.say("onboarding.declined")
         ctx.conversation.data.clear()
         return END
-    await ctx.say("common.choose_option")
+    await ctx.choose_again()
     return None
 
 
@@ -80,7 +83,7 @@ async def ask_phone(ctx: Context) -> None:
 
 async def take_phone(ctx: Context) -> str | None:
     """Accept a shared contact or a typed Vietnamese number, normalised to +84."""
-    phone = await phone_answer(ctx)
+    phone = await phone_answer(ctx, offer_share=True)
     if phone is None:
         return None
     # Only a contact the sender shared of themselves proves the number is theirs.
@@ -99,7 +102,7 @@ async def take_area(ctx: Context) -> str | None:
     """Remember the chosen commune."""
     code = ctx.choice.removeprefix("area:")
     if not ctx.choice.startswith("area:") or ctx.services.areas.get(code) is None:
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     ctx.conversation.data["area"] = code
     return "confirm"
@@ -116,7 +119,7 @@ async def ask_confirm(ctx: Context) -> None:
         "onboarding.confirm",
         buttons=buttons,
         name=data["name"],
-        phone=data["phone"],
+        phone=display_phone(str(data["phone"])),
         area=ctx.services.areas.name(str(data["area"])),
     )
 
@@ -126,7 +129,7 @@ async def take_confirm(ctx: Context) -> str | None:
     if ctx.choice == "confirm:redo":
         return "name"
     if ctx.choice != "confirm:yes":
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     invite = await _claimed_invite(ctx)
     if "invite" in ctx.conversation.data and invite is None:

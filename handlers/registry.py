@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from core.matching import fold
 from handlers.context import Context
 
 Handler = Callable[[Context], Awaitable[None]]
@@ -85,6 +86,10 @@ class Registry:
             return run
 
         return register
+
+    def command_named(self, typed: str) -> Command | None:
+        """The command a typed name means, whatever its case and accents ("/Hủy" is /huy)."""
+        return self.commands.get(typed) or self.commands.get(fold(typed).replace(" ", ""))
 
     def action_for(self, data: str) -> Action | None:
         """The action for a button's data, if it is an action button."""

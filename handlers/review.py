@@ -80,7 +80,7 @@ async def take_review(ctx: Context) -> str | None:
     decision = ctx.choice.removeprefix("review:")
     current = str(ctx.conversation.data.get("current", ""))
     if decision not in ("approve", "reject", "skip"):
-        await ctx.say("common.choose_option")
+        await ctx.choose_again()
         return None
     if decision == "skip":
         ctx.conversation.data.setdefault("skipped", []).append(current)

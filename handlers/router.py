@@ -27,7 +27,7 @@ from handlers.declaration import start_declaration
 from handlers.flow import ask_again, begin, flow_named, resume
 from handlers.groups import moved_group
 from handlers.limits import code_failed, codes_blocked
-from handlers.menu import show_menu
+from handlers.menu import run_menu_item, show_menu
 from handlers.onboarding import ONBOARDING
 from handlers.registry import REGISTRY
 
@@ -96,8 +96,9 @@ class Router:
                 await action.run(ctx)
                 return
         choice = resolve_choice(ctx.incoming, ctx.conversation.options)
-        if choice is None:
+        if choice is None:  # an answer to a question that has moved on: ask the current one
             await ctx.say("common.stale_button")
+            await (ask_again(ctx) if ctx.conversation.flow else show_menu(ctx))
             return
         ctx.choice = choice
         flow = flow_named(ctx.conversation.flow)
@@ -119,12 +120,12 @@ class Router:
         elif flow is not None:
             await resume(ctx, flow)
         elif ctx.choice.startswith("menu:"):
-            await REGISTRY.commands[ctx.choice.removeprefix("menu:")].run(ctx)
+            await run_menu_item(ctx)
         else:
             await show_menu(ctx)
 
     async def _command(self, ctx: Context) -> None:
-        command = REGISTRY.commands.get(ctx.incoming.command)
+        command = REGISTRY.command_named(ctx.incoming.command)
         if command is None:
             await ctx.say("common.unknown_command", command=ctx.incoming.command)
             await ask_again(ctx)
@@ -159,7 +160,7 @@ class Router:
 
 
 def _command_for_groups(name: str) -> bool:
-    command = REGISTRY.commands.get(name)
+    command = REGISTRY.command_named(name)
     return command is not None and command.for_groups
 
 

@@ -38,6 +38,17 @@ async def authorize(
     `subject` names what is being looked at or changed (a case, a declaration) in the audit
     trail; without it the area is recorded.
     """
+    staff, allowed = await _audited_check(ctx, permission, area, subject)
+    if not allowed:
+        await ctx.say("staff.denied")
+        return None
+    return staff
+
+
+async def _audited_check(
+    ctx: Context, permission: str, area: str | None, subject: str
+) -> tuple[Staff | None, bool]:
+    """The staff member and whether they may; the attempt is audited (strangers throttled)."""
     staff = await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id)
     allowed = may(staff, permission, area)
     target = subject or area or ""
@@ -45,20 +56,25 @@ async def authorize(
         await audit_throttled(ctx, permission, target)
     else:
         await ctx.services.audit.append(ctx.actor, permission, allowed, target=target)
-    if not allowed:
-        await ctx.say("staff.denied")
-        return None
-    return staff
+    return staff, allowed
 
 
 async def authorize_case(ctx: Context, permission: str, number: str) -> Case | None:
-    """The case numbered `number` if the staff member may act on it (audited either way)."""
+    """The case numbered `number` if the staff member may act on it (audited either way).
+
+    A case outside the staff member's areas gets the same answer as a missing one, so the
+    answer does not tell whether a case number exists elsewhere in the district.
+    """
     case = await ctx.services.cases.by_number(int(number)) if number.isdigit() else None
-    if case is None:
-        if await authorize(ctx, permission):  # still audited: who looked for what
-            await ctx.say("case.not_found", number=number)
-        return None
-    return case if await authorize(ctx, permission, case.area, subject=case.id) else None
+    area, subject = (case.area, case.id) if case else (None, "")
+    staff, allowed = await _audited_check(ctx, permission, area, subject)
+    if case is not None and allowed:
+        return case
+    if may(staff, permission):  # the right, but no such case within their areas
+        await ctx.say("case.not_found", number=number)
+    else:
+        await ctx.say("staff.denied")
+    return None
 
 
 @REGISTRY.command("staff", staff=True)

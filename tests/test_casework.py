@@ -228,3 +228,38 @@ async def test_an_extension_out_of_range_gets_the_usage(
     assert "Cách dùng: /extend" in usage["text"]
     stored = await storage.cases.get("c1")
     assert stored is not None and stored.end == DAY
+
+
+@pytest.mark.parametrize("typed", ["7", "7 ngày", "7 ngay", "7 NGÀY", "7 days", "7 day"])
+async def test_an_extension_in_days_may_name_the_unit(
+    officer: User, storage: Storage, typed: str
+) -> None:
+    await a_case(storage, 1, chat_of(officer))
+    [extended] = await officer.says(f"/extend 1 {typed}")
+    assert "Ca số 1 được gia hạn đến hết ngày 04/12/2026" in extended["text"]
+    stored = await storage.cases.get("c1")
+    assert stored is not None and stored.end == DAY + timedelta(days=7)
+
+
+@pytest.mark.parametrize("typed", ["7 tuần", "15/12/2026 ngày"])
+async def test_an_extension_with_another_word_gets_the_usage(
+    officer: User, storage: Storage, typed: str
+) -> None:
+    await a_case(storage, 1, chat_of(officer))
+    [usage] = await officer.says(f"/extend 1 {typed}")
+    assert "Cách dùng: /extend" in usage["text"]
+
+
+@pytest.mark.parametrize("command", ["/case 1", "/extend 1 7", "/test 1 pcr 27/11 am", "/end 1 x"])
+async def test_a_case_outside_the_officers_area_is_answered_like_a_missing_one(
+    officer: User, storage: Storage, command: str
+) -> None:
+    await a_case(storage, 1, chat_of(officer), area="suoi-ngo")
+    [outside] = await officer.says(command)
+    [missing] = await officer.says(command.replace(" 1", " 99", 1))
+    assert outside["text"] == missing["text"].replace("99", "1")
+    assert "Không tìm thấy ca số 1" in outside["text"]
+    stored = await storage.cases.get("c1")
+    assert stored is not None and (stored.end, stored.tests) == (DAY, [])
+    [entry, *_] = [e for e in await storage.audit.latest(10) if e.target == "c1"]
+    assert not entry.allowed  # the refusal is still in the audit trail

@@ -134,7 +134,7 @@ async def test_a_typed_phone_number_is_not_an_identity(
     clock.set(at(9, 30))
     _payload, _code = await enrol(officer)  # an invitation, not a direct binding
     [reply] = await impostor.says("/khaibao")
-    assert "không trong thời gian cách ly" in reply["text"]
+    assert "chưa có hồ sơ cách ly" in reply["text"]
     assert await storage.db["outbox"].count_documents({"key": {"$regex": "^welcome:"}}) == 0
 
 

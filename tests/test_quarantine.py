@@ -113,11 +113,12 @@ async def test_a_quarantine_day(
     [reminder] = await resident.replies()
     assert "khai báo sức khỏe buổi 13:00" in reminder["text"]
     receipt = await declare_without_symptoms(resident, SELFIE)
-    assert "Buổi: 13:00" in str(receipt["text"]) and "đúng hạn" in str(receipt["text"])
+    assert "Gửi lúc: 11:30 27/11/2026" in str(receipt["text"])
+    assert "buổi trưa, hạn 13 giờ" in str(receipt["text"]) and "đúng hạn" in str(receipt["text"])
     assert service.selfie_checks is not None
     await service.selfie_checks.idle()  # this first clean selfie becomes the reference face
     already, _menu = await resident.says("/khaibao", 2)
-    assert "đã khai báo buổi 13:00" in already["text"]
+    assert "Đã có khai báo buổi trưa, hạn 13 giờ" in already["text"]
     clock.set(at(12, 30))
     await service.tick()  # declared: no second reminder
 
@@ -146,7 +147,7 @@ async def test_a_quarantine_day(
     [late] = await resident.photo(SAME_SELFIE_AGAIN)
     assert "trễ hạn" in late["text"] and "Cán bộ y tế đã được báo" in late["text"]
     page = await symptom_page(officer)
-    assert "CÓ TRIỆU CHỨNG" in page and "Nhiệt độ: 38.5 °C" in page and "Mệt mỏi" in page
+    assert "CÓ TRIỆU CHỨNG" in page and "Nhiệt độ: 38,5 °C" in page and "Mệt mỏi" in page
     late_receipt = re.search(r"Mã biên nhận: (\w+)", late["text"])
     assert late_receipt and f"/ack {late_receipt.group(1)}" in page
     [acked] = await officer.says(f"/ack {late_receipt.group(1)}")
@@ -194,5 +195,5 @@ async def test_a_quarantine_day(
     [goodbye] = await resident.replies()
     assert "đã kết thúc (chuyển viện)" in goodbye["text"]
     [not_needed] = await resident.says("/khaibao")
-    assert "không trong thời gian cách ly" in not_needed["text"]
+    assert "chưa có hồ sơ cách ly" in not_needed["text"]
     await resident.aclose()

@@ -106,8 +106,14 @@ async def test_text_sticker_or_video_instead_of_a_selfie(at_selfie_step: User) -
 
 async def test_a_button_from_an_old_message(at_selfie_step: User) -> None:
     if at_selfie_step.platform == "telegram":
-        [stale] = await at_selfie_step.choose("✅ Không có triệu chứng nào")
+        stale, asked_again = await at_selfie_step.choose("✅ Không có triệu chứng nào", 2)
         assert "tin nhắn cũ" in stale["text"]
+        assert "chụp" in asked_again["text"]  # the current question again, not a dead end
     else:  # on Zalo an old number is just text at this step
         [expected] = await at_selfie_step.says("1")
         assert "Vui lòng gửi một ảnh" in expected["text"]
+
+
+async def test_help_of_a_quarantined_resident_lists_the_declaration(at_selfie_step: User) -> None:
+    [help_text, *_] = await at_selfie_step.says("/trogiup")
+    assert "/khaibao" in help_text["text"] and "/khongkhoe" in help_text["text"]
