@@ -1,14 +1,18 @@
 """Selfie checks per second and per-photo latency on 1280 px JPEGs with a face.
 
-Each check is the whole pipeline the bot runs in its thread pool: safe decode, normalise,
-dHash against a fortnight of earlier hashes, face detection, descriptor, comparison.
+Each check is the whole pipeline the bot runs in its worker pool: safe decode, normalise,
+dHash against a fortnight of earlier hashes, face detection, descriptor, comparison. Then the
+quick look a selfie gets on arrival (light, sharpness, a face count on a small copy), and the
+look-up of other residents' photos of the last 14 days near a new selfie's hash, through the
+hash-band index, against reading every hash of the fortnight.
 
-Run: .venv/bin/python -m bench.selfies [--photos 100]
+Run: .venv/bin/python -m bench.selfies [--photos 100] [--declarations 30000]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import threading
 import time
@@ -16,17 +20,27 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from io import BytesIO
 from itertools import repeat
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import numpy as np
 from PIL import Image
+from pymongo import AsyncMongoClient
 from skimage import data
 
-from core.faces import FaceAnalyzer
-from core.imaging import normalise_photo
+from core.clock import FixedClock
+from core.faces import FaceAnalyzer, FaceCounter
+from core.imaging import BANDED_DISTANCE, hash_distance, normalise_photo
+from core.models import Answers, Declaration
 from core.selfies import check_selfie
+from storage.database import Storage
+from storage.declarations import HASH_BAND_INDEX, REUSE_WINDOW, DeclarationsRepo
+from storage.documents import Document
+from storage.embedded import EmbeddedMongo
 
 EARLIER = 42  # three selfies a day for a 14-day quarantine
 
@@ -58,15 +72,23 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 def stages(analyzer: FaceAnalyzer, photos: list[bytes]) -> None:
     """Time each stage alone, on one thread."""
-    normalise_times, analyse_times = [], []
+    counter = FaceCounter()
+    normalise_times, count_times, analyse_times = [], [], []
     for upload in photos:
         started = time.perf_counter()
         photo = normalise_photo(upload)
         normalised = time.perf_counter()
+        counter.count(photo.jpeg)
+        counted = time.perf_counter()
         analyzer.analyse(photo.jpeg)
         normalise_times.append(normalised - started)
-        analyse_times.append(time.perf_counter() - normalised)
-    for name, times in (("normalise + dHash", normalise_times), ("faces", analyse_times)):
+        count_times.append(counted - normalised)
+        analyse_times.append(time.perf_counter() - counted)
+    for name, times in (
+        ("normalise + dHash + light", normalise_times),
+        ("quick face count (480 px)", count_times),
+        ("faces", analyse_times),
+    ):
         print(f"  {name:<28} p50 {statistics.median(times) * 1000:6.1f} ms")
 
 
@@ -135,10 +157,118 @@ def processes(workers: int, photos: list[bytes], case: Case) -> None:
         measure(f"{workers} processes", lambda: pool.map(check_in_process, photos, repeat(case)))
 
 
+NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
+
+
+def fortnight_hashes(count: int, clustered: bool) -> list[int]:
+    """`count` selfie hashes: uniform, or near 50 poses (12 bits off) as similar selfies are."""
+    rng = np.random.default_rng(3)
+    if not clustered:
+        return [int(h) for h in rng.integers(0, 2**63, count)]
+    poses = [int(h) for h in rng.integers(0, 2**63, 50)]
+    hashes = []
+    for chosen in rng.choice(len(poses), count):
+        dhash = poses[int(chosen)]
+        for bit in rng.choice(64, 12, replace=False):
+            dhash ^= 1 << int(bit)
+        hashes.append(dhash)
+    return hashes
+
+
+def declaration_documents(hashes: list[int]) -> list[Document]:
+    """Declarations of a fortnight, 42 per case, each with one of `hashes`."""
+    step = REUSE_WINDOW / len(hashes)
+    return [
+        DeclarationsRepo.document(
+            Declaration(
+                id=f"d{index}",
+                receipt=f"R{index:07d}",
+                case_id=f"c{index // 42}",
+                area="tan-ha",
+                local_date=(NOW - step * index).date(),
+                slot=None,
+                timing="adhoc",
+                answers=Answers(),
+                dhash=f"{dhash:016x}",
+                submitted_at=NOW - step * index,
+            )
+        )
+        for index, dhash in enumerate(hashes)
+    ]
+
+
+async def reuse_lookups(storage: Storage, hashes: list[int], probes: int) -> None:
+    """Time the band look-up behind `hashes(case, excluding=...)` and a full fortnight read."""
+    repo, collection = storage.declarations, storage.db["declarations"]
+    banded, scanned, found, agreed = [], [], 0, 0
+    for index in range(0, len(hashes), len(hashes) // probes):
+        case_id, dhash = f"c{index // 42}", hashes[index]
+        started = time.perf_counter()
+        earlier = await repo.hashes(case_id, excluding=f"d{index}")
+        banded.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        window = {"submitted_at": {"$gte": NOW - REUSE_WINDOW - timedelta(days=1)}}
+        everything = [
+            d async for d in collection.find(window, {"dhash": 1, "case_id": 1, "submitted_at": 1})
+        ]
+        close = [
+            d
+            for d in everything
+            if d["case_id"] != case_id
+            and d["submitted_at"] < NOW - (REUSE_WINDOW / len(hashes)) * index
+            and hash_distance(int(d["dhash"], 16), dhash) <= BANDED_DISTANCE
+        ]
+        scanned.append(time.perf_counter() - started)
+        near = [h for h in earlier if hash_distance(h, dhash) <= BANDED_DISTANCE]
+        found += len(near)
+        agreed += len(near) == len(close)
+    for name, times in (("band look-up", banded), ("read the fortnight", scanned)):
+        print(
+            f"  {name:<20} p50 {statistics.median(times) * 1000:7.1f} ms   "
+            f"p99 {percentile(times, 0.99) * 1000:7.1f} ms"
+        )
+    ratio = statistics.median(scanned) / statistics.median(banded)
+    print(
+        f"  band look-up {ratio:.0f}x faster; {found} near hashes found in {len(banded)} "
+        f"probes, the same as the full read in {agreed} of them"
+    )
+
+
+async def reuse_figures(count: int, probes: int = 50) -> None:
+    """Cross-case re-use: the band look-up over a fortnight of `count` declarations."""
+    with TemporaryDirectory() as directory:
+        mongo = EmbeddedMongo(Path(directory) / "db", fixed_clock=True)
+        client: AsyncMongoClient[Document] = AsyncMongoClient(await mongo.start(), tz_aware=True)
+        try:
+            for clustered in (False, True):
+                db = client[f"bench_{int(clustered)}"]
+                storage = Storage.over(db, FixedClock(NOW))
+                hashes = fortnight_hashes(count, clustered)
+                await db["declarations"].create_indexes([HASH_BAND_INDEX])
+                await db["declarations"].create_index("case_id")
+                await db["declarations"].create_index("submitted_at")
+                started = time.perf_counter()
+                documents = declaration_documents(hashes)
+                for batch in range(0, count, 10_000):
+                    await db["declarations"].insert_many(documents[batch : batch + 10_000])
+                kind = "hashes near 50 poses" if clustered else "uniform hashes"
+                print(
+                    f"{count} declarations in 14 days ({kind}), "
+                    f"inserted in {time.perf_counter() - started:.1f} s"
+                )
+                await reuse_lookups(storage, hashes, probes)
+        finally:
+            await client.close()
+            await mongo.stop()
+
+
 def main() -> None:
     """Parse arguments, build the photos, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--photos", type=int, default=100, help="selfies per run")
+    parser.add_argument(
+        "--declarations", type=int, default=30_000, help="declarations in 14 days (re-use)"
+    )
     args = parser.parse_args()
     photos = uploads(args.photos)
     print(f"{len(photos)} JPEGs of 960x1280, {sum(map(len, photos)) // len(photos)} bytes each")
@@ -155,6 +285,7 @@ def main() -> None:
     threads(1, photos, case)
     threads(2, photos, case)
     processes(2, photos, case)
+    asyncio.run(reuse_figures(args.declarations))
 
 
 if __name__ == "__main__":

@@ -444,7 +444,13 @@ class Sandboxed:
 
 async def start_sandbox(settings: Settings) -> Sandboxed:
     """Start the Telegram and Zalo emulators and point the settings at them."""
-    sandbox = Sandbox(SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, port=settings.sandbox_port)
+    sandbox = Sandbox(
+        SANDBOX_TELEGRAM_TOKEN,
+        SANDBOX_ZALO_TOKEN,
+        port=settings.sandbox_port,
+        state_dir=settings.data_dir,
+        zone=settings.tz,
+    )
     await sandbox.start()
     local = settings.model_copy(
         update={
@@ -458,6 +464,16 @@ async def start_sandbox(settings: Settings) -> Sandboxed:
     return Sandboxed(local, sandbox)
 
 
+def follow_sandbox_clock(sandbox: Sandbox, service: Service) -> None:
+    """Whenever the sandbox clock moves, do the work now due at once (the tick waits 30 s)."""
+
+    async def moved() -> None:
+        service.wake_dispatchers()
+        await service.tick()
+
+    sandbox.time.on_move(moved)
+
+
 async def run(settings: Settings) -> None:
     """Run the bot until SIGINT/SIGTERM: embedded database and sandbox when none configured."""
     uri = settings.mongodb_uri.get_secret_value() if settings.mongodb_uri else None
@@ -466,14 +482,17 @@ async def run(settings: Settings) -> None:
             open_database(uri, settings.mongodb_db, settings.data_dir)
         )
         sandbox: Sandbox | None = None
+        clock: Clock = SystemClock()
         if settings.sandbox:
             sandboxed = await start_sandbox(settings)
             stack.push_async_callback(sandboxed.sandbox.stop)
             settings, sandbox = sandboxed.settings, sandboxed.sandbox
-        service = Service(settings, Storage.over(db, SystemClock()))
+            clock = sandbox.time.clock
+        service = Service(settings, Storage.over(db, clock), clock)
         await service.start()
         stack.push_async_callback(service.stop)
         if sandbox:
+            follow_sandbox_clock(sandbox, service)
             print(f"Sandbox chat page: {sandbox.page_url}", flush=True)
         log.info("khaibao is running", extra={"web": settings.base_url})
         await _wait_for_signal()

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.channel import Platform
+from core.geo import Check, LocationRules, parse_areas
 from core.schedule import Schedule, parse_deadlines
 from core.tokens import Keyring
 
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     zalo_rate_limit: float = Field(10.0, gt=0, le=1000)
     selfie_max_mb: float = Field(10.0, gt=0, le=20)
     face_mismatch_threshold: float = Field(0.6, gt=0, lt=2)
+    location_check: Check = Check.ASK
+    location_check_areas: str = ""
+    location_radius_m: float = Field(100.0, ge=10, le=5000)
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -100,6 +104,12 @@ class Settings(BaseSettings):
     @classmethod
     def _deadlines(cls, value: str) -> str:
         parse_deadlines(value)
+        return value
+
+    @field_validator("location_check_areas")
+    @classmethod
+    def _location_areas(cls, value: str) -> str:
+        parse_areas(value)
         return value
 
     @field_validator("secret_key", "retired_secret_keys")
@@ -168,6 +178,13 @@ class Settings(BaseSettings):
             parse_deadlines(self.slot_deadlines),
             timedelta(minutes=self.window_opens_minutes),
             self.tz,
+        )
+
+    @property
+    def location_rules(self) -> LocationRules:
+        """Whether and how residents confirm where they are, per commune."""
+        return LocationRules(
+            self.location_check, parse_areas(self.location_check_areas), self.location_radius_m
         )
 
     def keyring(self) -> Keyring:

@@ -112,7 +112,8 @@ class Incoming:
     button_data: str = ""
     photo: Photo | None = None
     contact_phone: str = ""
-    location: tuple[float, float] | None = None
+    location: tuple[float, float] | None = None  # latitude, longitude
+    accuracy: float | None = None  # metres, when the device reported it
     migrated_to: str = ""
 
 

@@ -30,3 +30,26 @@ class FixedClock:
     def advance(self, delta: timedelta) -> None:
         """Move forward by `delta`."""
         self._now += delta
+
+
+class OffsetClock:
+    """The machine's clock moved by a settable offset (the sandbox's time travel)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        """Real UTC time plus the offset."""
+        return datetime.now(UTC) + self.offset
+
+    def set(self, moment: datetime) -> None:
+        """Move so that it is `moment` now."""
+        self.offset = moment.astimezone(UTC) - datetime.now(UTC)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move forward by `delta` (backward when negative)."""
+        self.offset += delta
+
+    def reset(self) -> None:
+        """Follow real time again."""
+        self.offset = timedelta(0)

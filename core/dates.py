@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, tzinfo
 
 _DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2}|\d{4}))?")
 
@@ -11,6 +11,11 @@ _DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2}|\d{4}))?")
 def format_date(day: date) -> str:
     """27/11/2026."""
     return day.strftime("%d/%m/%Y")
+
+
+def format_moment(moment: datetime, zone: tzinfo) -> str:
+    """A moment as local "13:05 27/11/2026"."""
+    return moment.astimezone(zone).strftime("%H:%M %d/%m/%Y")
 
 
 def parse_date(text: str, today: date) -> date | None:

@@ -90,6 +90,40 @@ class FaceAnalyzer:
         return models
 
 
+class FaceCounter:
+    """Counts faces fast, on a small copy with the HOG detector alone (no descriptor).
+
+    Meant for the moment a selfie arrives, to ask for a retake at once: on 2 cores it took
+    3-15 ms a photo at 480 px (bench/selfies.py), against ~100 ms for a whole analysis. At
+    480 px the smallest face found is ~80 px, a sixth of the photo's longest side; at 320 px
+    astronaut()'s face was already missed. The detector needs no model file and releases the
+    GIL, so one counter serves a pool of threads (each gets its own detector).
+
+    `min_score` is stricter than FaceAnalyzer's, because a false "several faces" or "no face"
+    here makes a resident retake a good photo: at 480 px, frontal faces of astronaut(), the
+    LFW samples and a pair of heads scored 1.0-2.5, her mission patch 0.0-0.3.
+    """
+
+    def __init__(self, side: int = 480, min_score: float = 0.5) -> None:
+        self._side = side
+        self._min_score = min_score
+        self._local = threading.local()
+
+    def count(self, jpeg: bytes) -> int:
+        """How many faces a normalised photo shows."""
+        source = Image.open(BytesIO(jpeg))
+        source.draft("RGB", (self._side, self._side))  # decode at a reduced DCT scale
+        image = source.convert("RGB")
+        image.thumbnail((self._side, self._side))
+        return len(self._detector().run(np.asarray(image), 0, self._min_score)[0])
+
+    def _detector(self) -> dlib.fhog_object_detector:
+        detector: dlib.fhog_object_detector | None = getattr(self._local, "detector", None)
+        if detector is None:
+            detector = self._local.detector = dlib.get_frontal_face_detector()
+        return detector
+
+
 def face_distance(a: Sequence[float], b: Sequence[float]) -> float:
     """Euclidean distance between two descriptors; below ~0.6 usually means the same person."""
     return math.dist(a, b)

@@ -6,13 +6,18 @@ import struct
 from dataclasses import dataclass
 from io import BytesIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, ImageStat, UnidentifiedImageError
 
 _FORMATS = ["JPEG", "PNG", "WEBP"]
 # What Pillow's decoders raise on malformed or truncated data (its own `open` treats the
 # same family as "not this format"); anything else is a bug and should surface.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error)
 _JPEG_QUALITY = 85
+# dHash bands: 64 bits cut into 7 runs (6 of 9 bits, one of 10). Two hashes at most
+# BANDED_DISTANCE bits apart agree on at least one whole band (pigeonhole), so an index on
+# the bands finds every near copy with one equality lookup per band.
+_BAND_WIDTHS = (9, 9, 9, 9, 9, 9, 10)
+BANDED_DISTANCE = len(_BAND_WIDTHS) - 1
 
 
 class PhotoRejected(Exception):
@@ -31,6 +36,9 @@ class NormalisedPhoto:
     width: int
     height: int
     dhash: int
+    brightness: float  # mean luma, 0-255
+    sharpness: float  # spread of the edge map: low when blurred (or a bare wall)
+    faces: int | None = None  # from a quick detection, when the caller ran one
 
 
 def normalise_photo(
@@ -52,12 +60,24 @@ def normalise_photo(
     image.info.clear()
     out = BytesIO()
     image.save(out, "JPEG", quality=_JPEG_QUALITY)
-    return NormalisedPhoto(out.getvalue(), image.width, image.height, _dhash(image))
+    brightness, sharpness = _exposure(image)
+    return NormalisedPhoto(
+        out.getvalue(), image.width, image.height, _dhash(image), brightness, sharpness
+    )
 
 
 def hash_distance(a: int, b: int) -> int:
     """Number of differing bits between two 64-bit hashes (Hamming distance)."""
     return (a ^ b).bit_count()
+
+
+def hash_bands(dhash: int) -> list[int]:
+    """The hash's bands as index keys (band number in the high bits, so bands never collide)."""
+    keys, shift = [], 64
+    for number, width in enumerate(_BAND_WIDTHS):
+        shift -= width
+        keys.append((number << 16) | ((dhash >> shift) & ((1 << width) - 1)))
+    return keys
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
@@ -118,3 +138,16 @@ def _dhash(image: Image.Image) -> int:
             left, right = cells[row * 9 + col], cells[row * 9 + col + 1]
             bits = (bits << 1) | (right > left)
     return bits
+
+
+def _exposure(image: Image.Image) -> tuple[float, float]:
+    """Mean luma and edge spread on a 256 px grey copy (about 1 ms).
+
+    Measured: astronaut() 115 / 50; darkened to a sixth 19 / 10; Gaussian blur of 4 px 8,
+    of 8 px 4; a smooth gradient 2; a 25 px face enlarged tenfold 3 (still found by dlib).
+    """
+    grey = image.convert("L")
+    grey.thumbnail((256, 256))
+    edges = grey.filter(ImageFilter.FIND_EDGES)
+    inner = edges.crop((1, 1, edges.width - 1, edges.height - 1))  # the filter's border is 0
+    return ImageStat.Stat(grey).mean[0], ImageStat.Stat(inner).stddev[0]

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.channel import Button, Platform
+from core.texts import voice
 
 
 class Consent(BaseModel):
@@ -42,9 +43,15 @@ class Account(BaseModel):
     chat_id: str
     person_id: str
     language: str = "vi"
+    form: str = ""  # "ong"/"ba": how a Vietnamese resident asked to be addressed; neutral if ""
     blocked: bool = False
     phone_verified: bool = False
     created_at: datetime
+
+    @property
+    def voice(self) -> str:
+        """The language texts to this account are written in, with its form of address."""
+        return voice(self.language, self.form)
 
 
 class InboxEntry(BaseModel):
@@ -141,6 +148,7 @@ class OutgoingMessage(BaseModel):
     priority: Priority = Priority.NORMAL
     not_before: datetime | None = None
     skip_if_declared: str = ""
+    replaces: str = ""  # the key of a message this one updates: edited in place where possible
 
 
 class OutboxEntry(OutgoingMessage):
@@ -152,6 +160,7 @@ class OutboxEntry(OutgoingMessage):
     next_at: datetime
     created_at: datetime
     sent_at: datetime | None = None
+    message_id: str = ""  # the platform's id of the sent message, to edit it later
     error: str = ""
 
 
@@ -179,6 +188,17 @@ class LabTest(BaseModel):
     at: datetime
 
 
+class Home(BaseModel):
+    """Where a case is quarantined, as a position: given by an officer or first shared by the
+    resident (then staff confirm it)."""
+
+    lat: float
+    lon: float
+    source: str  # "officer" | "resident"
+    confirmed: bool = False
+    at: datetime
+
+
 class Case(BaseModel):
     """A home-quarantine case: who, where, from when to when, and who is responsible."""
 
@@ -197,6 +217,7 @@ class Case(BaseModel):
     end_reason: str = ""
     created_at: datetime
     ended_at: datetime | None = None
+    home: Home | None = None
 
 
 class Invite(BaseModel):
@@ -250,6 +271,17 @@ class Ack(BaseModel):
 
     by: str
     at: datetime
+    name: str = ""  # the officer's chat display name, shown on the page
+
+
+class DeclaredLocation(BaseModel):
+    """Where a resident said they were when declaring, and how far that is from home."""
+
+    lat: float
+    lon: float
+    accuracy: float | None = None
+    distance_m: float | None = None  # None: no home known yet (this position is proposed)
+    at_home: bool | None = None  # False is a flag for staff review, never a sanction
 
 
 class Declaration(BaseModel):
@@ -271,4 +303,5 @@ class Declaration(BaseModel):
     checks_pending: bool = False  # the face and re-use checks run after the receipt
     review: Review | None = None
     ack: Ack | None = None
+    location: DeclaredLocation | None = None
     submitted_at: datetime

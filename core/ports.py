@@ -234,6 +234,10 @@ class OutboxQueue(Outbox, Protocol):
         """Store how sends went (status, attempts, next_at, sent_at, error), ending claims."""
         ...
 
+    async def sent_message_id(self, key: str) -> str:
+        """The platform's id of a sent message ("" when not sent)."""
+        ...
+
 
 class Leases(Protocol):
     """Named, expiring locks so that only one process runs a scheduler tick or a dispatch lane."""

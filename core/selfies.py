@@ -22,6 +22,43 @@ class Flag(StrEnum):
     REUSED = "reused"
 
 
+class Retake(StrEnum):
+    """Why a selfie is asked for again the moment it arrives."""
+
+    NO_FACE = "no_face"
+    SEVERAL_FACES = "several_faces"
+    DARK = "dark"
+    BLURRED = "blurred"
+
+
+# A photo accepted after the last retake keeps what was wrong with it for the reviewer; a
+# dark or blurred one shows no usable face.
+RETAKE_FLAGS = {
+    Retake.NO_FACE: Flag.NO_FACE,
+    Retake.SEVERAL_FACES: Flag.SEVERAL_FACES,
+    Retake.DARK: Flag.NO_FACE,
+    Retake.BLURRED: Flag.NO_FACE,
+}
+DARK_BELOW = 40.0
+BLURRED_BELOW = 12.0
+
+
+def retake_reason(photo: NormalisedPhoto) -> Retake | None:
+    """What makes a just-arrived selfie worth taking again, if anything.
+
+    Too dark is asked again even with a face found: a reviewer could not compare it. Blur
+    only explains a missing face: dlib still finds a soft face (a 25 px face enlarged tenfold
+    scores 3 here), which is good enough to compare. See core/imaging.py `_exposure`.
+    """
+    if photo.brightness < DARK_BELOW:
+        return Retake.DARK
+    if photo.faces is None or photo.faces == 1:
+        return None
+    if photo.faces > 1:
+        return Retake.SEVERAL_FACES
+    return Retake.BLURRED if photo.sharpness < BLURRED_BELOW else Retake.NO_FACE
+
+
 @dataclass(frozen=True)
 class FaceCheck:
     """What was noticed about a normalised selfie: its faces and its earlier photos."""

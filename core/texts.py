@@ -28,10 +28,24 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return items
 
 
+FORMS = ("ong", "ba")  # Vietnamese forms of address a resident may choose; neutral by default
+
+
+def voice(lang: str, form: str = "") -> str:
+    """A language with a chosen form of address ("vi+ba"); the plain language without one."""
+    return f"{lang}+{form}" if form in FORMS and lang == DEFAULT_LANGUAGE else lang
+
+
 def t(lang: str, key: str, **values: object) -> str:
-    """The text for `key` in `lang` (Vietnamese when the language is unknown), filled in."""
-    texts = catalog(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
-    return texts[key].format(**values) if values else texts[key]
+    """The text for `key` in `lang` (Vietnamese when the language is unknown), filled in.
+
+    `lang` may carry a form of address (see `voice`): it fills the texts' {you}, which is
+    empty by default so that every text also reads as a neutral sentence.
+    """
+    base, _, form = lang.partition("+")
+    texts = catalog(base if base in LANGUAGES else DEFAULT_LANGUAGE)
+    you = texts[f"forms.{form}"] if form in FORMS else ""
+    return texts[key].format(you=you, **values)
 
 
 def window_name(lang: str, slot: str) -> str:

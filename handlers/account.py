@@ -7,7 +7,7 @@ from functools import partial
 from core.channel import Button
 from core.dates import format_date
 from core.phone import display_phone
-from core.texts import edition, t
+from core.texts import edition, t, window_name
 from handlers.context import Context, Services
 from handlers.flow import END, Flow, Step, ask_again, begin, enter
 from handlers.menu import show_menu
@@ -54,6 +54,35 @@ async def show_me(ctx: Context) -> None:
         language=ctx.text(f"language.{ctx.lang}"),
         version=edition(person.consent.version),
         consent_at=ctx.local_time(person.consent.at),
+        case=await _quarantine_summary(ctx),
+    )
+
+
+async def _quarantine_summary(ctx: Context) -> str:
+    """For a quarantined resident: the case number, its end and today's declarations."""
+    case = await ctx.active_case()
+    if case is None:
+        return ""
+    now, schedule = ctx.services.clock.now(), ctx.services.policy.schedule
+    today = schedule.local_date(now)
+    declared = {
+        d.slot: d for d in await ctx.services.declarations.on_dates([case.id], [today]) if d.slot
+    }
+    lines = []
+    for window in schedule.windows_on(today):
+        if window.deadline <= case.created_at:
+            continue  # closed before the case was enrolled: never due
+        name, declaration = window_name(ctx.lang, window.slot), declared.get(window.slot)
+        if declaration:
+            at = declaration.submitted_at.astimezone(ctx.services.timezone).strftime("%H:%M")
+            lines.append(ctx.text(f"me.window_{declaration.timing}", window=name, at=at))
+        elif window.deadline <= now:
+            lines.append(ctx.text("me.window_missed", window=name))
+        else:
+            state = "open" if window.opens_at <= now else "later"
+            lines.append(ctx.text(f"me.window_{state}", window=name))
+    return ctx.text(
+        "me.case", number=case.number, end=format_date(case.end), today="\n".join(lines)
     )
 
 

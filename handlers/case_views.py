@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.channel import Action
 from core.dates import format_date
@@ -37,21 +37,29 @@ def name_and_phone(ctx: Context, person: Person | None) -> tuple[str, str]:
     return person.name, display_phone(person.phone)
 
 
+def was_due(case: Case, window: Window) -> bool:
+    """Whether `case` had to declare for `window`: in quarantine that day, enrolled by then."""
+    return case.start <= window.local_date <= case.end and case.created_at < window.deadline
+
+
+def _slot_mark(case: Case, window: Window, declared: Declaration | None, now: datetime) -> str:
+    if declared:
+        return "✅" if declared.timing == "on_time" else "🕑"
+    if not was_due(case, window):
+        return "▫️"
+    if window.deadline <= now:
+        return "❌"
+    return "⏳" if window.opens_at <= now else "▫️"
+
+
 def _slot_marks(ctx: Context, case: Case, declarations: list[Declaration]) -> str:
-    """Today's windows as marks: ✅ on time, 🕑 late, ❌ missed, ⏳ open, ▫️ later."""
+    """Today's windows as marks: ✅ on time, 🕑 late, ❌ missed, ⏳ open, ▫️ later or not due."""
     now, schedule = ctx.services.clock.now(), ctx.services.policy.schedule
     by_slot = {d.slot: d for d in declarations if d.case_id == case.id}
-    marks = []
-    for window in schedule.windows_on(schedule.local_date(now)):
-        declared = by_slot.get(window.slot)
-        if declared:
-            mark = "✅" if declared.timing == "on_time" else "🕑"
-        elif window.deadline <= now:
-            mark = "❌" if window.deadline > case.created_at else "▫️"
-        else:
-            mark = "⏳" if window.opens_at <= now else "▫️"
-        marks.append(f"{window.slot} {mark}")
-    return " · ".join(marks)
+    return " · ".join(
+        f"{window.slot} {_slot_mark(case, window, by_slot.get(window.slot), now)}"
+        for window in schedule.windows_on(schedule.local_date(now))
+    )
 
 
 @REGISTRY.command("cases", staff=True)
@@ -67,21 +75,23 @@ async def list_cases(ctx: Context) -> None:
     today = ctx.services.today()
     declarations = await ctx.services.declarations.on_dates([c.id for c in cases], [today])
     people = await ctx.services.people.many(c.person_id for c in cases)
+    paged = {d.case_id for d in await ctx.services.declarations.waiting_ack(scope(staff))}
     lines = [ctx.text("case.list_title", count=len(cases), date=format_date(today))] + [
         ctx.text(
             "case.list_line",
+            alert="🚨 " if c.id in paged else "",
             number=c.number,
             name=name_and_phone(ctx, people.get(c.person_id))[0],
             slots=_slot_marks(ctx, c, declarations),
         )
         for c in cases
     ]
-    await ctx.send("\n".join(lines))
+    await ctx.send("\n".join([*lines, ctx.text("case.list_legend")]))
 
 
 @REGISTRY.command("case", staff=True)
 async def show_case(ctx: Context) -> None:
-    """/case N: details, recent declarations and the latest selfie."""
+    """/case N: details, recent declarations, the reference photo and the latest selfies."""
     words = args(ctx)
     if not words:
         await ctx.say("case.usage_case")
@@ -90,14 +100,55 @@ async def show_case(ctx: Context) -> None:
     if case is None:
         return
     person = await ctx.services.people.get(case.person_id)
-    today = ctx.services.today()
-    days = [today - timedelta(days=n) for n in range(TABLE_DAYS)]
-    declarations = await ctx.services.declarations.on_dates([case.id], days)
-    await ctx.send(_details(ctx, case, person, declarations))
-    latest = next((d for d in reversed(declarations) if d.selfie_id), None)
-    if latest and latest.selfie_id:
-        caption = ctx.text("case.last_selfie", at=ctx.local_time(latest.submitted_at))
-        await show_photo(ctx, latest.selfie_id, caption)
+    declarations = await _all_declarations(ctx, case)
+    recent = ctx.services.today() - timedelta(days=TABLE_DAYS - 1)
+    table = [d for d in declarations if d.local_date >= recent]
+    await ctx.send(_details(ctx, case, person, table))
+    await _show_reference(ctx, case, declarations)
+    await _show_latest_selfies(ctx, [d for d in declarations if d.selfie_id])
+
+
+async def _all_declarations(ctx: Context, case: Case) -> list[Declaration]:
+    """Every declaration of a case so far, oldest first (a quarantine lasts weeks, not years)."""
+    first = min(case.start, ctx.services.policy.schedule.local_date(case.created_at))
+    days = (ctx.services.today() - first).days + 1
+    return await ctx.services.declarations.on_dates(
+        [case.id], [first + timedelta(days=n) for n in range(days)]
+    )
+
+
+async def _show_reference(ctx: Context, case: Case, declarations: list[Declaration]) -> None:
+    """The reference photo, labelled with the day it was taken."""
+    if case.reference_selfie is None:
+        return
+    taken = next((d for d in declarations if d.selfie_id == case.reference_selfie), None)
+    caption = (
+        ctx.text("case.reference_photo", date=format_date(taken.local_date))
+        if taken
+        else ctx.text("case.reference_photo_undated")
+    )
+    await show_photo(ctx, case.reference_selfie, caption)
+
+
+def _accepted(declaration: Declaration) -> bool:
+    """A selfie nobody doubts: not flagged by the checks, or approved by an officer."""
+    review = declaration.review
+    return not declaration.flags or (review is not None and review.decision == "approve")
+
+
+async def _show_latest_selfies(ctx: Context, with_selfie: list[Declaration]) -> None:
+    """The latest accepted selfie, and a newer doubtful one marked as such."""
+    accepted = next((d for d in reversed(with_selfie) if _accepted(d)), None)
+    if accepted:
+        caption = ctx.text("case.last_selfie", at=ctx.local_time(accepted.submitted_at))
+        await show_photo(ctx, accepted.selfie_id, caption)
+    newest = with_selfie[-1] if with_selfie else None
+    if newest and newest is not accepted:
+        rejected = newest.review is not None and newest.review.decision == "reject"
+        key = "case.selfie_rejected" if rejected else "case.selfie_pending"
+        await show_photo(
+            ctx, newest.selfie_id, ctx.text(key, at=ctx.local_time(newest.submitted_at))
+        )
 
 
 async def show_photo(ctx: Context, photo_id: str | None, caption: str) -> None:
@@ -175,12 +226,10 @@ async def _closed_window(ctx: Context) -> Window | None:
 
 
 async def missed_cases(ctx: Context, window: Window, areas: list[str] | None) -> list[Case]:
-    """Active cases in `areas` that existed at the window's deadline and did not declare."""
+    """Active cases in `areas` that were due for the window and did not declare."""
     declared = await ctx.services.declarations.declared_cases(window.local_date, window.slot)
     return [
         case
         for case in await ctx.services.cases.active(areas)
-        if case.start <= window.local_date <= case.end
-        and case.created_at < window.deadline
-        and case.id not in declared
+        if was_due(case, window) and case.id not in declared
     ]

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from core.areas import AreaCatalog
 from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform, choices
+from core.dates import format_moment
 from core.imaging import NormalisedPhoto
 from core.matching import pick
 from core.models import Account, Case, Conversation
@@ -30,7 +31,7 @@ from core.ports import (
     StaffDirectory,
 )
 from core.schedule import Schedule
-from core.texts import DEFAULT_LANGUAGE, t
+from core.texts import DEFAULT_LANGUAGE, t, voice
 from core.tokens import Keyring
 
 PRIVACY_VERSION = "2026-11"
@@ -111,6 +112,13 @@ class Context:
         return str(self.conversation.data.get("lang", DEFAULT_LANGUAGE))
 
     @property
+    def voice(self) -> str:
+        """The user's language with the form of address they chose (during onboarding too)."""
+        if self.account:
+            return self.account.voice
+        return voice(self.lang, str(self.conversation.data.get("form", "")))
+
+    @property
     def actor(self) -> str:
         """Who is acting, as written in the audit trail."""
         return f"{self.incoming.platform.value}:{self.incoming.user_id}"
@@ -130,12 +138,12 @@ class Context:
         return hashlib.sha256(seed).hexdigest()[:length]
 
     def text(self, key: str, **values: object) -> str:
-        """A catalog text in the user's language."""
-        return t(self.lang, key, **values)
+        """A catalog text in the user's language and form of address."""
+        return t(self.voice, key, **values)
 
     def local_time(self, moment: datetime) -> str:
         """A moment as local "HH:MM dd/mm/yyyy"."""
-        return moment.astimezone(self.services.timezone).strftime("%H:%M %d/%m/%Y")
+        return format_moment(moment, self.services.timezone)
 
     async def reply_photo(self, jpeg: bytes, caption: str = "") -> None:
         """Send a photo to the user's chat."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 from core.channel import Action, Button, ChannelError, Kind, Photo, TooLarge
 from core.imaging import NormalisedPhoto, PhotoRejected
 from core.models import Answers, Case, Declaration, OutgoingMessage
 from core.schedule import Placement, Timing
+from core.selfies import RETAKE_FLAGS, retake_reason
 from core.texts import window_name
 from core.tokens import CODE_ALPHABET
 from handlers.context import Context
-from handlers.flow import END, Flow, Step, begin
+from handlers.flow import END, Flow, Step, begin, resume
 from handlers.menu import show_menu
 from handlers.notices import symptom_page
 from handlers.registry import REGISTRY
@@ -21,6 +24,17 @@ REJECTIONS = {
     "too_large": "quarantine.selfie_too_large",
     "too_small": "quarantine.selfie_too_small",
 }
+MAX_RETAKES = 2  # a selfie without a clear face is asked again twice, then kept and flagged
+
+
+@dataclass(frozen=True)
+class Selfie:
+    """An accepted selfie: its id, hash and arrival flags; `jpeg` until it is stored."""
+
+    id: str
+    dhash: str
+    flags: list[str]
+    jpeg: bytes | None = None
 
 
 @REGISTRY.command("khaibao", "declare")
@@ -56,6 +70,42 @@ async def _placement(ctx: Context, case: Case) -> Placement:
     earlier = await ctx.services.declarations.on_dates([case.id], days)
     declared = {(d.local_date, d.slot) for d in earlier if d.slot}
     return schedule.place(now, declared, since=case.created_at)
+
+
+def _counted(placement: Placement, data: dict[str, Any]) -> Placement:
+    """An unwell report or an extra declaration fills an open window still unfilled;
+    otherwise it is ad hoc (never late, never refused as a duplicate)."""
+    if not (data.get("unwell") or data.get("extra")):
+        return placement
+    if placement.timing is Timing.ON_TIME and placement.window is not None:
+        return placement
+    return Placement(Timing.ADHOC, None)
+
+
+async def unprompted(ctx: Context) -> None:
+    """A photo or words from a registered user outside any flow.
+
+    In quarantine, a photo (what people send right after a reminder) starts the declaration
+    with it as the selfie, and words (often a symptom: "hôm nay tôi bị ho") point to the
+    unwell report. Everyone else gets the menu.
+    """
+    case = await ctx.active_case()
+    if case is None:
+        await show_menu(ctx)
+    elif ctx.incoming.kind is Kind.PHOTO:
+        await _lone_selfie(ctx, case)
+    elif ctx.incoming.kind is Kind.TEXT:
+        await show_menu(ctx, lead=ctx.text("quarantine.unwell_offer"))
+    else:
+        await show_menu(ctx)
+
+
+async def _lone_selfie(ctx: Context, case: Case) -> None:
+    """Take the photo as the selfie first; with no window to fill, offer an extra declaration."""
+    placement = await _placement(ctx, case)
+    ctx.conversation.data = {"case": case.id, "unwell": False, "extra": placement.window is None}
+    ctx.conversation.flow, ctx.conversation.step = DECLARATION.name, "early_selfie"
+    await resume(ctx, DECLARATION)  # this very photo answers the selfie step
 
 
 async def _already_declared(ctx: Context, case: Case, placement: Placement) -> None:
@@ -95,7 +145,7 @@ async def take_any(ctx: Context) -> str | None:
     """No symptoms → the selfie; symptoms → each question."""
     if ctx.choice == "none":
         ctx.conversation.data["answers"] = Answers().model_dump()
-        return "selfie"
+        return await _after_questions(ctx)
     if ctx.choice == "some":
         return "fever"
     await ctx.choose_again()
@@ -150,7 +200,18 @@ async def take_other(ctx: Context) -> str | None:
         return None
     other = "" if ctx.choice == "none" else " ".join(ctx.incoming.text.split())[:300]
     ctx.conversation.data["answers"]["other"] = other
-    return "selfie"
+    return await _after_questions(ctx)
+
+
+async def _after_questions(ctx: Context) -> str:
+    """The selfie next, unless it came first: then the declaration is complete."""
+    kept = ctx.conversation.data.get("selfie")
+    if kept is None:
+        return "selfie"
+    case = await _case_of_flow(ctx)
+    if case is not None:
+        await _save(ctx, case, Selfie(**kept))
+    return END
 
 
 async def ask_selfie(ctx: Context) -> None:
@@ -161,9 +222,67 @@ async def ask_selfie(ctx: Context) -> None:
 async def take_selfie(ctx: Context) -> str | None:
     """Store the photo and the declaration, answer with a receipt, page staff on symptoms.
 
-    The receipt waits only for the photo to be normalised and stored: the face and re-use
-    checks, which only feed staff review, run afterwards (scheduler/selfie_checks.py).
+    The receipt waits only for the photo to be normalised and its faces counted: the face
+    comparison and re-use checks, which only feed staff review, run afterwards
+    (scheduler/selfie_checks.py).
     """
+    case = await _case_of_flow(ctx)
+    if case is None:
+        return END
+    accepted = await _accepted_photo(ctx)
+    if accepted is None:
+        return None
+    photo, flags = accepted
+    selfie = Selfie(ctx.new_id("selfie"), f"{photo.dhash:016x}", flags, photo.jpeg)
+    await _save(ctx, case, selfie)
+    return END
+
+
+async def take_early_selfie(ctx: Context) -> str | None:
+    """A selfie sent before any question: stored now, used when the answers are in."""
+    case = await _case_of_flow(ctx)
+    if case is None:
+        return END
+    accepted = await _accepted_photo(ctx)
+    if accepted is None:
+        return None
+    photo, flags = accepted
+    selfie_id = ctx.new_id("selfie")
+    await ctx.services.photos.put(selfie_id, photo.jpeg, case.id)
+    kept = {"id": selfie_id, "dhash": f"{photo.dhash:016x}", "flags": flags}
+    ctx.conversation.data["selfie"] = kept
+    return "extra" if ctx.conversation.data.get("extra") else DECLARATION.first
+
+
+async def ask_extra(ctx: Context) -> None:
+    """No window to fill now: declare anyway, with the photo just sent?"""
+    await ctx.say("quarantine.extra_offer", buttons=_yes_no(ctx))
+
+
+async def take_extra(ctx: Context) -> str | None:
+    """Yes → the questions; no → the kept photo is deleted."""
+    if ctx.choice == "yes":
+        return DECLARATION.first
+    if ctx.choice != "no":
+        await ctx.choose_again()
+        return None
+    await ctx.services.photos.delete([ctx.conversation.data["selfie"]["id"]])
+    await show_menu(ctx, lead=ctx.text("quarantine.extra_declined"))
+    return END
+
+
+async def _case_of_flow(ctx: Context) -> Case | None:
+    """The case this declaration is for, or None (user told) when it ended meanwhile."""
+    case = await ctx.active_case()
+    if case is None or case.id != ctx.conversation.data["case"]:
+        await ctx.say("quarantine.not_in_quarantine")
+        return None
+    return case
+
+
+async def _accepted_photo(ctx: Context) -> tuple[NormalisedPhoto, list[str]] | None:
+    """This update's photo, normalised, with its arrival flags; None (user told why) when it
+    has to be sent again."""
     photo = ctx.incoming.photo
     if ctx.incoming.kind is not Kind.PHOTO or photo is None:
         await ctx.say("quarantine.selfie_expected")
@@ -172,18 +291,21 @@ async def take_selfie(ctx: Context) -> str | None:
     if photo.size is not None and photo.size > limit:
         await ctx.say("quarantine.selfie_too_large", limit=limit // 1_000_000)
         return None
-    case = await ctx.active_case()
-    if case is None or case.id != ctx.conversation.data["case"]:  # ended meanwhile
-        await ctx.say("quarantine.not_in_quarantine")
-        return END
     # "typing…" while the photo is fetched, not before.
     _, normalised = await asyncio.gather(
         ctx.out.send_action(ctx.incoming.chat_id, Action.TYPING), _normalised(ctx, photo)
     )
     if normalised is None:
         return None
-    await _save(ctx, case, normalised)
-    return END
+    reason = retake_reason(normalised)
+    if reason is None:
+        return normalised, []
+    retakes = int(ctx.conversation.data.get("retakes", 0))
+    if retakes < MAX_RETAKES:
+        ctx.conversation.data["retakes"] = retakes + 1
+        await ctx.say(f"quarantine.retake_{reason.value}")
+        return None
+    return normalised, [RETAKE_FLAGS[reason].value]
 
 
 async def _normalised(ctx: Context, photo: Photo) -> NormalisedPhoto | None:
@@ -205,15 +327,12 @@ async def _normalised(ctx: Context, photo: Photo) -> NormalisedPhoto | None:
         return None
 
 
-async def _save(ctx: Context, case: Case, photo: NormalisedPhoto) -> None:
+async def _save(ctx: Context, case: Case, selfie: Selfie) -> None:
     services, now = ctx.services, ctx.services.clock.now()
-    placement = await _placement(ctx, case)
-    unwell = bool(ctx.conversation.data.get("unwell"))
+    placement = _counted(await _placement(ctx, case), ctx.conversation.data)
     if placement.timing is Timing.ON_TIME and placement.window is None:
-        if not unwell:
-            await _already_declared(ctx, case, placement)
-            return
-        placement = Placement(Timing.ADHOC, None)
+        await _already_declared(ctx, case, placement)
+        return
     window = placement.window
     declaration = Declaration(
         id=ctx.new_id("declaration"),
@@ -224,13 +343,14 @@ async def _save(ctx: Context, case: Case, photo: NormalisedPhoto) -> None:
         slot=window.slot if window else None,
         timing=placement.timing.value,
         answers=Answers.model_validate(ctx.conversation.data.get("answers", {})),
-        selfie_id=ctx.new_id("selfie"),
-        dhash=f"{photo.dhash:016x}",
+        selfie_id=selfie.id,
+        dhash=selfie.dhash,
+        flags=selfie.flags,
         checks_pending=True,
         submitted_at=now,
     )
     page = await _page(ctx, case, declaration)
-    stored = await services.declarations.add(declaration, page, photo.jpeg)
+    stored = await services.declarations.add(declaration, page, selfie.jpeg)
     if stored is None:  # declared meanwhile elsewhere
         await _already_declared(ctx, case, placement)
         return
@@ -245,7 +365,7 @@ async def _page(ctx: Context, case: Case, declaration: Declaration) -> list[Outg
     if not declaration.answers.symptomatic:
         return []
     person = await ctx.services.people.get(case.person_id)
-    return symptom_page(ctx.services, case, person, declaration)
+    return await symptom_page(ctx.services, case, person, declaration)
 
 
 async def _receipt(ctx: Context, declaration: Declaration) -> None:
@@ -282,5 +402,7 @@ DECLARATION = Flow(
         "fatigue": yes_no_step("fatigue", "other"),
         "other": Step(ask_other, take_other),
         "selfie": Step(ask_selfie, take_selfie),
+        "early_selfie": Step(ask_selfie, take_early_selfie),
+        "extra": Step(ask_extra, take_extra),
     },
 )

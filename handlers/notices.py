@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from core.channel import Button, Platform
-from core.dates import format_date
-from core.models import Account, Answers, Case, Declaration, OutgoingMessage, Person, Priority
+from core.dates import format_date, format_moment
+from core.models import (
+    Account,
+    Answers,
+    Case,
+    ChatRef,
+    Declaration,
+    OutgoingMessage,
+    Person,
+    Priority,
+)
 from core.phone import display_phone
 from core.texts import decimal, t
 from handlers.context import Services
@@ -34,13 +43,13 @@ def to_accounts(
     text: Callable[[str], str],
     buttons: Callable[[Account], list[list[Button]]] = lambda _: [],
 ) -> list[OutgoingMessage]:
-    """One message per account that has not blocked us, in the account's language."""
+    """One message per account that has not blocked us, in the account's language and form."""
     return [
         OutgoingMessage(
             key=f"{key}:{a.platform.value}",
             platform=a.platform,
             chat_id=a.chat_id,
-            text=text(a.language),
+            text=text(a.voice),
             buttons=buttons(a),
         )
         for a in accounts
@@ -82,7 +91,7 @@ def describe_answers(lang: str, answers: Answers) -> str:
     return "\n".join(f"• {line}" for line in lines) or t(lang, "answers.none")
 
 
-def symptom_page(
+async def symptom_page(
     services: Services, case: Case, person: Person | None, declaration: Declaration
 ) -> list[OutgoingMessage]:
     """The emergency page to the case's staff chat: who, where, what, then the selfie.
@@ -90,24 +99,8 @@ def symptom_page(
     Text and photo are two messages, so a photo the platform cannot fetch or show never
     holds back the text.
     """
-    lang = STAFF_LANGUAGE
-    at = declaration.submitted_at.astimezone(services.timezone).strftime("%H:%M %d/%m/%Y")
-    text = "\n".join(
-        [
-            t(lang, "page.title", number=case.number),
-            t(
-                lang,
-                "page.body",
-                name=person.name if person else t(lang, "case.person_erased"),
-                phone=display_phone(person.phone) if person else "—",
-                address=person.address if person else "—",
-                area=services.areas.name(case.area),
-                at=at,
-                answers=describe_answers(lang, declaration.answers),
-                receipt=declaration.receipt,
-            ),
-        ]
-    )
+    lang = await staff_language(services, case.staff_chat)
+    text = page_text(lang, services, case, person, declaration)
     # Zalo shows buttons as numbers tied to a conversation; there staff type /ack instead.
     buttons = (
         [[Button(t(lang, "page.ack_button"), f"ack:{declaration.receipt}")]]
@@ -116,7 +109,7 @@ def symptom_page(
     )
     chat = case.staff_chat
     page = OutgoingMessage(
-        key=f"page:{declaration.id}",
+        key=page_key(declaration),
         platform=chat.platform,
         chat_id=chat.chat_id,
         text=text,
@@ -128,10 +121,50 @@ def symptom_page(
     caption = t(lang, "page.photo_caption", number=case.number, receipt=declaration.receipt)
     photo = page.model_copy(
         update={
-            "key": f"page:{declaration.id}:photo",
+            "key": f"{page_key(declaration)}:photo",
             "text": caption,
             "buttons": [],
             "photo_id": declaration.selfie_id,
         }
     )
     return [page, photo]
+
+
+def page_key(declaration: Declaration) -> str:
+    """The outbox key of a declaration's symptom page (edited when someone takes it over)."""
+    return f"page:{declaration.id}"
+
+
+async def staff_language(services: Services, chat: ChatRef) -> str:
+    """The language of a staff chat: a private chat's own, Vietnamese for a group."""
+    account = await services.accounts.get(chat.platform, chat.chat_id)
+    return account.language if account else STAFF_LANGUAGE
+
+
+def page_text(
+    lang: str, services: Services, case: Case, person: Person | None, declaration: Declaration
+) -> str:
+    """The page: who, where, what was declared, flags on the selfie, and who took it over."""
+    lines = [
+        t(lang, "page.title", number=case.number),
+        t(
+            lang,
+            "page.body",
+            name=person.name if person else t(lang, "case.person_erased"),
+            phone=display_phone(person.phone) if person else "—",
+            address=person.address if person else "—",
+            area=services.areas.name(case.area),
+            at=format_moment(declaration.submitted_at, services.timezone),
+            answers=describe_answers(lang, declaration.answers),
+        ),
+    ]
+    if declaration.flags:
+        flags = ", ".join(t(lang, f"review.flag_{flag}") for flag in declaration.flags)
+        lines.append(t(lang, "page.flagged", flags=flags))
+    ack = declaration.ack
+    if ack is None:
+        lines.append(t(lang, "page.how_to_ack", receipt=declaration.receipt))
+    else:
+        who = ack.name or t(lang, "page.someone")
+        lines.append(t(lang, "page.taken", who=who, at=format_moment(ack.at, services.timezone)))
+    return "\n".join(lines)

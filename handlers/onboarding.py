@@ -7,7 +7,7 @@ import re
 from core.channel import Button, Kind
 from core.models import Account, Consent, Invite, Person
 from core.phone import display_phone
-from core.texts import LANGUAGES, edition
+from core.texts import DEFAULT_LANGUAGE, FORMS, LANGUAGES, edition
 from handlers.binding import PROVE_PHONE, bind_invite
 from handlers.context import Context
 from handlers.flow import END, Flow, Step
@@ -115,12 +115,20 @@ async def ask_confirm(ctx: Context) -> None:
         [Button(ctx.text("onboarding.confirm_yes"), "confirm:yes")],
         [Button(ctx.text("onboarding.confirm_redo"), "confirm:redo")],
     ]
+    form = str(data.get("form", ""))
+    if ctx.lang == DEFAULT_LANGUAGE:  # the optional Ông/Bà: Vietnamese texts only
+        buttons += [
+            [Button(ctx.text(f"onboarding.form_{other}"), f"form:{other}")]
+            for other in ("", *FORMS)
+            if other != form
+        ]
     await ctx.say(
         "onboarding.confirm",
         buttons=buttons,
         name=data["name"],
         phone=display_phone(str(data["phone"])),
         area=ctx.services.areas.name(str(data["area"])),
+        form=ctx.text(f"onboarding.form_line_{form}"),
     )
 
 
@@ -128,6 +136,9 @@ async def take_confirm(ctx: Context) -> str | None:
     """Store the person and the account, or start the questions again."""
     if ctx.choice == "confirm:redo":
         return "name"
+    if ctx.choice.startswith("form:") and ctx.choice.removeprefix("form:") in ("", *FORMS):
+        ctx.conversation.data["form"] = ctx.choice.removeprefix("form:")
+        return "confirm"
     if ctx.choice != "confirm:yes":
         await ctx.choose_again()
         return None
@@ -176,6 +187,7 @@ async def register(ctx: Context, invite: Invite | None) -> None:
         chat_id=ctx.incoming.chat_id,
         person_id=person_id,
         language=ctx.lang,
+        form=str(data.get("form", "")),
         phone_verified=bool(data.get("verified")),
         created_at=now,
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from core.models import Ack
+from core.models import Ack, Case, Declaration, OutgoingMessage, Priority
 from handlers.context import Context
+from handlers.notices import page_key, page_text, staff_language
 from handlers.registry import REGISTRY
 from handlers.staff import authorize, scope
 
@@ -25,11 +26,30 @@ async def acknowledge(ctx: Context) -> None:
         await ctx.say("page.not_found", receipt=receipt)
         return
     case = await ctx.services.cases.get(declaration.case_id)
-    ack = Ack(by=ctx.actor, at=ctx.services.clock.now())
+    ack = Ack(by=ctx.actor, at=ctx.services.clock.now(), name=ctx.incoming.display_name)
     if not await ctx.services.declarations.acknowledge(declaration.id, ack):
         await ctx.say("page.already", receipt=receipt)
         return
+    if case:
+        await _mark_page_taken(ctx, case, declaration.model_copy(update={"ack": ack}))
     await ctx.say("page.acked", receipt=receipt, number=case.number if case else "?")
+
+
+async def _mark_page_taken(ctx: Context, case: Case, declaration: Declaration) -> None:
+    """Edit the page where it was sent: who took it and when, and no more button."""
+    services, chat = ctx.services, case.staff_chat
+    person = await services.people.get(case.person_id)
+    lang = await staff_language(services, chat)
+    edit = OutgoingMessage(
+        key=f"{page_key(declaration)}:taken",
+        replaces=page_key(declaration),
+        platform=chat.platform,
+        chat_id=chat.chat_id,
+        text=page_text(lang, services, case, person, declaration),
+        priority=Priority.EMERGENCY,
+    )
+    await services.outbox.enqueue([edit])
+    services.wake_dispatchers()
 
 
 async def _list_pages(ctx: Context) -> None:

@@ -93,10 +93,21 @@ async def take_review(ctx: Context) -> str | None:
     review = Review(decision=decision, by=ctx.actor, at=ctx.services.clock.now())
     if await ctx.services.declarations.decide(current, review):
         await ctx.services.audit.append(ctx.actor, f"review.{decision}", True, target=current)
-        await ctx.say("review.decided", receipt=declaration.receipt)
+        await _say_decided(ctx, declaration, decision)
     else:
         await _already_decided(ctx, current)
     return "item"
+
+
+async def _say_decided(ctx: Context, declaration: Declaration, decision: str) -> None:
+    """Repeat what was decided, and for which case, so a slip is seen at once."""
+    case = await ctx.services.cases.get(declaration.case_id)
+    await ctx.say(
+        "review.decided",
+        number=case.number if case else "?",
+        verdict=ctx.text(f"review.verdict_{decision}"),
+        receipt=declaration.receipt,
+    )
 
 
 async def _already_decided(ctx: Context, declaration_id: str) -> None:

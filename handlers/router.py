@@ -23,7 +23,7 @@ from handlers import (  # noqa: F401
 )
 from handlers.basics import cancel
 from handlers.context import Context, Services, resolve_choice
-from handlers.declaration import start_declaration
+from handlers.declaration import start_declaration, unprompted
 from handlers.flow import ask_again, begin, flow_named, resume
 from handlers.groups import moved_group
 from handlers.limits import code_failed, codes_blocked
@@ -122,7 +122,7 @@ class Router:
         elif ctx.choice.startswith("menu:"):
             await run_menu_item(ctx)
         else:
-            await show_menu(ctx)
+            await unprompted(ctx)
 
     async def _command(self, ctx: Context) -> None:
         command = REGISTRY.command_named(ctx.incoming.command)

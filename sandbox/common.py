@@ -17,6 +17,8 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from core.ports import Clock
+
 # Parameters that aiogram sends as JSON-encoded strings in forms (the call log decodes them).
 JSON_PARAMS = frozenset({"reply_markup", "commands", "allowed_updates"})
 FETCH_LIMIT = 20 * 1024 * 1024
@@ -43,14 +45,14 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, f"Bad Request: {message}")
 
 
-def unix_s() -> int:
-    """Current time in Unix seconds (Telegram dates)."""
-    return int(time.time())
+def unix_s(clock: Clock) -> int:
+    """A clock's time in Unix seconds (Telegram dates)."""
+    return int(clock.now().timestamp())
 
 
-def unix_ms() -> int:
-    """Current time in Unix milliseconds (Zalo dates)."""
-    return int(time.time() * 1000)
+def unix_ms(clock: Clock) -> int:
+    """A clock's time in Unix milliseconds (Zalo dates)."""
+    return int(clock.now().timestamp() * 1000)
 
 
 @dataclass(frozen=True)

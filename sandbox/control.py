@@ -13,13 +13,17 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.common import ControlError, Fields, FileStore
+from sandbox.demo import Demo
 from sandbox.emulator import BotEmulator
-from sandbox.telegram_api import TelegramEmulator
+from sandbox.telegram_api import BOT_USERNAME, TelegramEmulator
+from sandbox.time_travel import TimeTravel
 from sandbox.zalo_api import ZaloEmulator, new_id
 
 log = logging.getLogger(__name__)
 
 PLATFORMS = ("telegram", "zalo")
+# The bot's default TIMEZONE; the page shows message times in it, not in the browser's zone.
+TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 @dataclass
@@ -41,6 +45,10 @@ class Users:
     def all(self) -> list[dict[str, str]]:
         """Every user as JSON."""
         return [asdict(user) for user in self._users]
+
+    def restore(self, saved: list[dict[str, str]]) -> None:
+        """Bring back the users of an earlier `all()`."""
+        self._users = [SimUser(**user) for user in saved]
 
     def find(self, platform: str, user_id: str) -> SimUser | None:
         """The user with this id on a platform."""
@@ -109,19 +117,27 @@ class Control:
         zalo: ZaloEmulator,
         files: FileStore,
         users: Users,
+        time: TimeTravel,
         poll_cap: float,
     ) -> None:
         self.telegram = telegram
         self.emulators: dict[str, BotEmulator] = {"telegram": telegram, "zalo": zalo}
         self.files = files
         self.users = users
+        self.time = time
         self.poll_cap = poll_cap
+        self.timezone = TIMEZONE
+        self.demo = Demo(users)
 
     def routes(self) -> list[web.RouteDef]:
         """All control routes (fixed paths before the /control/{platform}/... ones)."""
         return [
             web.get("/control/users", self.list_users),
             web.post("/control/users", self.add_user),
+            web.get("/control/clock", self.clock),
+            web.post("/control/clock", self.move_clock),
+            web.get("/control/info", self.info),
+            web.post("/control/demo", self.seed_demo),
             web.get("/control/files/{id}", self.file),
             web.post("/control/telegram/chats/{chat_id}/migrate", self.migrate),
             web.post("/control/{platform}/send", self.send),
@@ -193,6 +209,15 @@ class Control:
             raise web.HTTPNotFound(reason="no such file")
         return web.Response(body=stored.data, content_type=stored.content_type)
 
+    async def clock(self, request: web.Request) -> web.Response:
+        """GET /control/clock: the sandbox time, which the bot follows."""
+        return web.json_response(self.time.view())
+
+    async def move_clock(self, request: web.Request) -> web.Response:
+        """POST /control/clock {to: "HH:MM"} | {advance_seconds} | {reset: true}: the new time."""
+        self.time.move(await json_body(request))
+        return web.json_response(self.time.view())
+
     async def list_users(self, request: web.Request) -> web.Response:
         """GET /control/users."""
         return web.json_response({"users": self.users.all()})
@@ -205,3 +230,12 @@ class Control:
             raise ControlError("telegram_id is digits only")
         user = self.users.add(body.text("name"), telegram_id, body.text("zalo_id") or None)
         return web.json_response(asdict(user))
+
+    async def info(self, request: web.Request) -> web.Response:
+        """GET /control/info: the bot's time zone and Telegram username, for the page."""
+        return web.json_response({"timezone": self.timezone, "telegram_bot": BOT_USERNAME})
+
+    async def seed_demo(self, request: web.Request) -> web.Response:
+        """POST /control/demo: seed the demo staff, residents and case (again: no duplicates)."""
+        users = await self.demo.seed(f"{request.scheme}://{request.host}")
+        return web.json_response({"users": users})

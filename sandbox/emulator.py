@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import aiohttp
 from aiohttp import web
 
+from core.ports import Clock
 from sandbox.common import (
     ApiError,
     Changes,
@@ -76,8 +77,9 @@ class BotEmulator(ABC):
     content_keys: ClassVar[frozenset[str]]
     config_keys: ClassVar[frozenset[str]] = COMMON_CONFIG
 
-    def __init__(self, token: str, files: FileStore, poll_cap: float) -> None:
+    def __init__(self, token: str, files: FileStore, poll_cap: float, clock: Clock) -> None:
         self.token = token
+        self.clock = clock
         self.files = files
         self.poll_cap = poll_cap
         self.transcript = Transcript()
@@ -104,6 +106,14 @@ class BotEmulator(ABC):
         if self._http is None:
             raise RuntimeError("the sandbox is not started")
         return self._http
+
+    def dump(self) -> dict[str, Any]:
+        """What survives a restart, as JSON: the chats (subclasses add their counters)."""
+        return {"chats": self.transcript.dump()}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue from a `dump`."""
+        self.transcript.restore(saved["chats"])
 
     # ---- the Bot API endpoint -------------------------------------------------------------
 
@@ -197,7 +207,7 @@ class BotEmulator(ABC):
 
     def set_webhook(self, url: str, secret: str | None) -> Webhook:
         """Register a webhook; long polls waiting now must notice."""
-        self.webhook = Webhook(url, secret, unix_ms())
+        self.webhook = Webhook(url, secret, unix_ms(self.clock))
         self.updates.notify()
         return self.webhook
 

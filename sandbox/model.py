@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sandbox.common import Changes, unix_s
+from sandbox.common import Changes
 
 Buttons = list[list[dict[str, str]]]
 
@@ -29,7 +29,7 @@ class Entry:
     filename: str | None = None
     edited: bool = False
     error: str | None = None
-    date: int = field(default_factory=unix_s)
+    date: int = 0  # Unix seconds on the emulator's clock, set when the message is logged
     # The platform's own message object (Telegram `Message`), used by callbacks and edits.
     native: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -70,6 +70,22 @@ class ChatLog:
         self.last_number += 1
         return self.last_number
 
+    def dump(self) -> dict[str, Any]:
+        """The chat as JSON, for the sandbox's saved state."""
+        return {
+            "id": self.id,
+            "info": self.info,
+            "entries": [asdict(entry) for entry in self.entries.values()],
+            "last_seq": self.last_seq,
+            "last_number": self.last_number,
+        }
+
+    @classmethod
+    def restore(cls, saved: dict[str, Any]) -> ChatLog:
+        """A chat from its `dump`."""
+        entries = {entry["message_id"]: Entry(**entry) for entry in saved["entries"]}
+        return cls(saved["id"], saved["info"], entries, saved["last_seq"], saved["last_number"])
+
 
 class Transcript:
     """All chats of one platform, with long-poll waiting for new entries."""
@@ -86,6 +102,14 @@ class Transcript:
         elif info:
             log.info = info
         return log
+
+    def dump(self) -> list[dict[str, Any]]:
+        """Every chat as JSON, for the sandbox's saved state."""
+        return [chat.dump() for chat in self._chats.values()]
+
+    def restore(self, saved: list[dict[str, Any]]) -> None:
+        """Bring back the chats of a `dump`."""
+        self._chats = {chat["id"]: ChatLog.restore(chat) for chat in saved}
 
     def find(self, chat_id: str, message_id: str) -> Entry | None:
         """A message of a chat, if both exist."""

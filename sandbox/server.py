@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from sandbox.common import FileStore
 from sandbox.control import Control, Users, control_errors
+from sandbox.state import StateFile, note_changes
 from sandbox.telegram_api import TelegramEmulator
+from sandbox.time_travel import TimeTravel
 from sandbox.zalo_api import ZaloEmulator
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -19,7 +23,10 @@ HOST = "127.0.0.1"
 
 
 class Sandbox:
-    """Local Telegram and Zalo Bot API emulators with a control API and a browser chat page."""
+    """Local Telegram and Zalo Bot API emulators with a control API and a browser chat page.
+
+    With a `state_dir` the users, chats, numbering and clock survive a restart.
+    """
 
     def __init__(
         self,
@@ -27,15 +34,39 @@ class Sandbox:
         zalo_token: str,
         port: int = 0,
         poll_timeout_cap: float = 30.0,
+        state_dir: Path | None = None,
+        zone: tzinfo = UTC,
     ) -> None:
         self.port = port
         self.url = ""
         self.files = FileStore()
         self.users = Users()
-        self.telegram = TelegramEmulator(telegram_token, self.files, poll_timeout_cap)
-        self.zalo = ZaloEmulator(zalo_token, self.files, poll_timeout_cap)
-        self.control = Control(self.telegram, self.zalo, self.files, self.users, poll_timeout_cap)
+        self.time = TimeTravel(zone)
+        clock = self.time.clock
+        self.telegram = TelegramEmulator(telegram_token, self.files, poll_timeout_cap, clock)
+        self.zalo = ZaloEmulator(zalo_token, self.files, poll_timeout_cap, clock)
+        self.control = Control(
+            self.telegram, self.zalo, self.files, self.users, self.time, poll_timeout_cap
+        )
+        self._state = StateFile(state_dir, self._snapshot) if state_dir else None
         self._runner: web.AppRunner | None = None
+        saved = self._state.load() if self._state else None
+        if saved:
+            self._restore(saved)
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            "clock_offset_seconds": self.time.clock.offset.total_seconds(),
+            "users": self.users.all(),
+            "telegram": self.telegram.dump(),
+            "zalo": self.zalo.dump(),
+        }
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        self.time.clock.offset = timedelta(seconds=saved["clock_offset_seconds"])
+        self.users.restore(saved["users"])
+        self.telegram.restore(saved["telegram"])
+        self.zalo.restore(saved["zalo"])
 
     @property
     def telegram_api_base(self) -> str:
@@ -54,7 +85,8 @@ class Sandbox:
 
     def build_app(self) -> web.Application:
         """The aiohttp application serving everything."""
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[control_errors])
+        middlewares = [control_errors, *([note_changes(self._state)] if self._state else [])]
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=middlewares)
         bot_route = "/{platform}/bot{token}/{method}"
         app.add_routes(
             [
@@ -82,12 +114,17 @@ class Sandbox:
         port = self._runner.addresses[0][1]
         self.url = f"http://{HOST}:{port}"
         self.files.base_url = self.url
+        if self._state:
+            self._state.start()
         return self.url
 
     async def stop(self) -> None:
-        """Stop serving and release the HTTP clients."""
+        """Stop serving, release the HTTP clients and save the state."""
         for emulator in (self.telegram, self.zalo):
             await emulator.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.time.close()
+        if self._state:
+            await self._state.stop()

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.ports import Clock
 from sandbox.common import (
     ApiError,
     ControlError,
@@ -127,8 +128,8 @@ class TelegramEmulator(BotEmulator):
     webhook_header = "X-Telegram-Bot-Api-Secret-Token"
     content_keys = frozenset(CONTENT_KEYS)
 
-    def __init__(self, token: str, files: FileStore, poll_cap: float) -> None:
-        super().__init__(token, files, poll_cap)
+    def __init__(self, token: str, files: FileStore, poll_cap: float, clock: Clock) -> None:
+        super().__init__(token, files, poll_cap, clock)
         bot_id = token.partition(":")[0]
         self.bot_user: dict[str, Any] = {
             "id": int(bot_id) if bot_id.isdigit() else 1,
@@ -204,6 +205,20 @@ class TelegramEmulator(BotEmulator):
         self._pending.append(_Pending(update))
         self.updates.notify()
         return "queued"
+
+    def dump(self) -> dict[str, Any]:
+        """The chats plus the update and supergroup numbering, which a restart continues."""
+        return {
+            **super().dump(),
+            "last_update_id": self._last_update_id,
+            "migrated": self._migrated,
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue from a `dump`: the bot drops updates whose ids it has seen."""
+        super().restore(saved)
+        self._last_update_id = saved["last_update_id"]
+        self._migrated = saved["migrated"]
 
     # ---- updates and webhook --------------------------------------------------------------
 
@@ -334,7 +349,7 @@ class TelegramEmulator(BotEmulator):
             "message_id": chat.next_number(),
             "from": self.bot_user,
             "chat": chat.info,
-            "date": unix_s(),
+            "date": unix_s(self.clock),
             **content,
         }
 
@@ -480,7 +495,7 @@ class TelegramEmulator(BotEmulator):
             message["reply_markup"] = markup.echo
         if message == before:
             raise bad_request(NOT_MODIFIED)
-        message["edit_date"] = unix_s()
+        message["edit_date"] = unix_s(self.clock)
         entry.native, entry.text, entry.buttons, entry.edited = message, text, markup.buttons, True
         self.transcript.bump(chat, entry)
         return ok(message)
@@ -620,7 +635,7 @@ class TelegramEmulator(BotEmulator):
             "message_id": chat.next_number(),
             "from": user,
             "chat": chat.info,
-            "date": unix_s(),
+            "date": unix_s(self.clock),
             **content,
         }
         return self._log(chat, message, entry)
@@ -700,6 +715,11 @@ class TelegramEmulator(BotEmulator):
         if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
             raise ControlError("latitude/longitude out of range")
         location = {"latitude": latitude, "longitude": longitude}
+        accuracy = spec.number("horizontal_accuracy")
+        if accuracy is not None:
+            if not 0 <= accuracy <= 1500:
+                raise ControlError("horizontal_accuracy must be 0-1500 metres")
+            location["horizontal_accuracy"] = accuracy
         return {"location": location}, Entry("user", "location", text=f"{latitude}, {longitude}")
 
     def _in_sticker(self) -> tuple[dict[str, Any], Entry]:

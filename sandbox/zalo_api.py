@@ -6,6 +6,7 @@ import secrets
 from collections import deque
 from typing import Any
 
+from core.ports import Clock
 from sandbox.common import (
     ApiError,
     ControlError,
@@ -53,8 +54,8 @@ class ZaloEmulator(BotEmulator):
         "name_field",
     }
 
-    def __init__(self, token: str, files: FileStore, poll_cap: float) -> None:
-        super().__init__(token, files, poll_cap)
+    def __init__(self, token: str, files: FileStore, poll_cap: float, clock: Clock) -> None:
+        super().__init__(token, files, poll_cap, clock)
         self.bot_id = token.partition(":")[0]
         self.http_errors = False
         self.webhook_wrapped = False
@@ -155,7 +156,7 @@ class ZaloEmulator(BotEmulator):
 
     async def _delete_webhook(self, p: Fields) -> dict[str, Any]:
         self.webhook = None
-        return ok({"url": "", "updated_at": unix_ms()})
+        return ok({"url": "", "updated_at": unix_ms(self.clock)})
 
     def _target(self, p: Fields) -> ChatLog:
         chat_id = p.require("chat_id", "chat_id is required")
@@ -172,7 +173,7 @@ class ZaloEmulator(BotEmulator):
         return text
 
     def _sent(self, chat: ChatLog, entry: Entry) -> dict[str, Any]:
-        date = unix_ms()
+        date = unix_ms(self.clock)
         entry.message_id, entry.date = new_id(), date // 1000
         self.transcript.add(chat, entry)
         return ok({"message_id": entry.message_id, "date": date})
@@ -210,7 +211,7 @@ class ZaloEmulator(BotEmulator):
         """A Zalo event for a simulated user's action."""
         user_id = body.require("user_id")
         chat = self._user_chat(body, user_id)
-        date = unix_ms()
+        date = unix_ms(self.clock)
         message: dict[str, Any] = {
             "message_id": new_id(),
             "date": date,

@@ -445,7 +445,7 @@ class Dispatcher:
     async def _attempt(self, entry: OutboxEntry) -> OutboxEntry:
         """Send one message and return it with its outcome; never raises."""
         try:
-            await self._deliver(entry)
+            message_id = await self._deliver(entry)
         except RetryLater as exc:
             return self._throttled(entry, exc)
         except ChatMigrated as exc:
@@ -465,24 +465,27 @@ class Dispatcher:
             log.exception("send failed unexpectedly", extra=self._extra(entry))
             return self._retry(entry, repr(exc))
         self._quota_pause.reset()
-        return entry.model_copy(
-            update={"status": OutboxStatus.SENT, "sent_at": self._clock.now(), "error": ""}
-        )
+        sent = {"status": OutboxStatus.SENT, "sent_at": self._clock.now(), "error": ""}
+        return entry.model_copy(update=sent | {"message_id": message_id})
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
+    async def _deliver(self, entry: OutboxEntry) -> str:
+        """Send (or edit) one message; returns the platform's id of the message with the text."""
         buttons = entry.buttons
+        if entry.replaces:
+            earlier = await self._outbox.sent_message_id(entry.replaces)
+            if earlier:  # Zalo cannot edit: its adapter sends the new text as a new message
+                await self._channel.edit_text(entry.chat_id, earlier, entry.text, buttons)
+                return earlier
         if entry.photo_id is None:
-            await self._channel.send_text(entry.chat_id, entry.text, buttons)
-            return
+            return (await self._channel.send_text(entry.chat_id, entry.text, buttons)).message_id
         jpeg = await self._photos.get(entry.photo_id)
         if jpeg is None:
             raise MissingPhoto(f"photo {entry.photo_id} not found")
         if not buttons:
-            await self._channel.send_photo(entry.chat_id, jpeg, caption=entry.text)
-            return
+            return (await self._channel.send_photo(entry.chat_id, jpeg, entry.text)).message_id
         # Buttons hang on a text: the photo goes first, then the text that carries them.
         await self._channel.send_photo(entry.chat_id, jpeg)
-        await self._channel.send_text(entry.chat_id, entry.text, buttons)
+        return (await self._channel.send_text(entry.chat_id, entry.text, buttons)).message_id
 
     def _throttled(self, entry: OutboxEntry, exc: RetryLater) -> OutboxEntry:
         """The outcome of a 429: the chat waits what the platform named, else all of it does."""

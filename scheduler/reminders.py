@@ -42,9 +42,10 @@ from functools import partial
 from core.channel import Platform
 from core.dates import format_date
 from core.models import Account, Case, OutboxEntry, OutgoingMessage, Person
+from core.phone import display_phone
 from core.ports import Accounts, Cases, Declarations, FanoutLog, Leases, Outbox, People
 from core.schedule import Window
-from core.texts import t
+from core.texts import t, window_name
 from handlers.context import Policy
 from handlers.notices import STAFF_LANGUAGE, declare_button, to_accounts
 from scheduler.dispatch import Obsolete
@@ -274,7 +275,7 @@ def _open(window: Window, cases: list[Case], contacts: Contacts) -> list[Outgoin
         contacts,
         cases,
         lambda case: f"remind:{case.id}:{day}:{slot}:open",
-        lambda lang, _: t(lang, "quarantine.remind_open", slot=slot),
+        lambda lang, _: t(lang, "quarantine.remind_open", slot=window_name(lang, slot)),
         declare_for=window,
     )
     return messages
@@ -290,7 +291,9 @@ def _due(
         contacts,
         missed,
         lambda case: f"remind:{case.id}:{day}:{slot}:due",
-        lambda lang, _: t(lang, "quarantine.remind_due", slot=slot, minutes=minutes),
+        lambda lang, _: t(
+            lang, "quarantine.remind_due", slot=window_name(lang, slot), minutes=minutes
+        ),
         declare_for=window,
     )
     return spread(messages, due_target(window, deps.policy), deps.rate_per_s)
@@ -306,7 +309,7 @@ def _deadline(
         contacts,
         [case for case in missed if not (completing and case.end <= day)],
         lambda case: f"nudge:{case.id}:{day}:{slot}",
-        lambda lang, _: t(lang, "quarantine.nudge", slot=slot),
+        lambda lang, _: t(lang, "quarantine.nudge", slot=window_name(lang, slot)),
         # A late declaration fills the missed window: the nudge is then pointless.
         declare_for=window,
     )
@@ -445,4 +448,4 @@ def _summary_line(case: Case, people: dict[str, Person]) -> str:
 def _name_and_phone(case: Case, people: dict[str, Person]) -> tuple[str, str]:
     # A resident may erase their record while the case runs; staff still see the case number.
     person = people.get(case.person_id)
-    return (person.name, person.phone) if person else ("?", "?")
+    return (person.name, display_phone(person.phone)) if person else ("?", "?")

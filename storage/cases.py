@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from core.models import Case, CaseStatus, ChatRef, Invite, LabTest
+from core.models import Case, CaseStatus, ChatRef, Home, Invite, LabTest
 from storage.counters import increment
 from storage.documents import Database, Document, to_document, without_id
 
@@ -65,6 +65,16 @@ class CasesRepo:
         query = {"_id": case_id, "reference_face": None}
         changes = {"reference_face": face, "reference_selfie": selfie_id}
         return await self._change(query, {"$set": changes}) is not None
+
+    async def set_home(self, case_id: str, home: Home, first: bool = False) -> Case | None:
+        """Set where the case is quarantined; with `first`, only while it has no home yet."""
+        query = {"_id": case_id, **({"home": None} if first else {})}
+        return await self._change(query, {"$set": {"home": to_document(home)}})
+
+    async def confirm_home(self, case_id: str) -> Case | None:
+        """Staff confirm the home the resident proposed; None when the case has none."""
+        query = {"_id": case_id, "home": {"$ne": None}}
+        return await self._change(query, {"$set": {"home.confirmed": True}})
 
     async def move_to_person(self, case_id: str, old: str, new: str) -> bool:
         """Put a case under another person's record; False when it was moved meanwhile."""

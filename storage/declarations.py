@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 
+from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from core.imaging import BANDED_DISTANCE, hash_bands, hash_distance
 from core.models import Ack, Declaration, OutgoingMessage, Review
 from storage.documents import Database, Document, Session, to_document, without_id
 from storage.outbox import OutboxRepo
 from storage.photos import PhotoRepo
+
+REUSE_WINDOW = timedelta(days=14)
+# One equality per band plus a time range, on exactly these fields (DESIGN.md, query shapes).
+HASH_BAND_INDEX = IndexModel([("dhash_bands", ASCENDING), ("submitted_at", ASCENDING)])
 
 
 class DeclarationsRepo:
     """The `declarations` collection.
 
     `slot_key` is "<date>/<slot>" for scheduled declarations and "adhoc/<id>" otherwise, so a
-    unique (case_id, slot_key) index allows one declaration per window. `needs_review` and
+    unique (case_id, slot_key) index allows one declaration per window. `dhash_bands` holds
+    the selfie hash's bands, so a copy of another resident's photo is found by a few indexed
+    lookups (`HASH_BAND_INDEX`) instead of a scan. `needs_review` and
     `needs_ack` exist only while a flagged selfie or a symptom page waits for staff, which
     keeps those queues small, indexed and bounded.
     """
@@ -26,6 +34,11 @@ class DeclarationsRepo:
         self._declarations = db["declarations"]
         self._photos = db["selfies"]
         self._outbox = outbox
+
+    @staticmethod
+    def document(declaration: Declaration) -> Document:
+        """A declaration as stored, with the internal keys its indexes use."""
+        return _document(declaration)
 
     async def add(
         self,
@@ -38,7 +51,7 @@ class DeclarationsRepo:
         Returns the stored declaration: the same one when this update runs again (its page,
         if still unacknowledged, queued again), None when its window already has another.
         """
-        document = _document(declaration)
+        document = self.document(declaration)
         messages = await self._outbox.numbered(page)
 
         photo_id = declaration.selfie_id
@@ -83,13 +96,40 @@ class DeclarationsRepo:
         return {str(document["case_id"]) async for document in cursor}
 
     async def hashes(self, case_id: str, excluding: str = "") -> list[int]:
-        """Perceptual hashes of a case's selfies, but for one declaration's own."""
+        """Perceptual hashes of a case's selfies, but for one declaration's own; with that
+        declaration, also those of other cases' selfies of the 14 days before it that are
+        near its own."""
         cursor = self._declarations.find({"case_id": case_id}, {"dhash": 1})
-        return [
+        own = [
             int(str(document["dhash"]), 16)
             async for document in cursor
             if document.get("dhash") and document["_id"] != excluding
         ]
+        found = await self._declarations.find_one(
+            {"_id": excluding}, {"dhash": 1, "submitted_at": 1}
+        )
+        if not found or not found.get("dhash"):
+            return own
+        return own + await self._near_elsewhere(
+            case_id, int(str(found["dhash"]), 16), found["submitted_at"]
+        )
+
+    async def _near_elsewhere(self, case_id: str, dhash: int, before: datetime) -> list[int]:
+        """Hashes of other cases' recent selfies within BANDED_DISTANCE bits of `dhash`."""
+        near: dict[str, int] = {}
+        for band in hash_bands(dhash):
+            query = {
+                "dhash_bands": band,
+                "submitted_at": {"$gte": before - REUSE_WINDOW, "$lt": before},
+            }
+            async for document in self._declarations.find(query, {"dhash": 1, "case_id": 1}):
+                other = int(str(document["dhash"]), 16)
+                if (
+                    document["case_id"] != case_id
+                    and hash_distance(dhash, other) <= BANDED_DISTANCE
+                ):
+                    near[str(document["_id"])] = other
+        return list(near.values())
 
     async def checks_pending(self) -> list[Declaration]:
         """Declarations whose selfie has not been checked yet (a small, indexed set)."""
@@ -99,13 +139,15 @@ class DeclarationsRepo:
     async def checked(
         self, declaration_id: str, faces: int, distance: float | None, flags: list[str]
     ) -> bool:
-        """Store the selfie check once; flagged photos join the review queue."""
-        changes: dict[str, object] = {"faces": faces, "face_distance": distance, "flags": flags}
+        """Store the selfie check once, beside the flags found on arrival; flagged photos join
+        the review queue."""
+        changes: dict[str, object] = {"faces": faces, "face_distance": distance}
+        update: dict[str, object] = {"$set": changes, "$unset": {"checks_pending": ""}}
         if flags:
             changes["needs_review"] = True
+            update["$addToSet"] = {"flags": {"$each": flags}}
         result = await self._declarations.update_one(
-            {"_id": declaration_id, "checks_pending": True},
-            {"$set": changes, "$unset": {"checks_pending": ""}},
+            {"_id": declaration_id, "checks_pending": True}, update
         )
         return result.modified_count == 1
 
@@ -145,7 +187,7 @@ def _declaration(document: dict[str, object] | None) -> Declaration | None:
     document = without_id(document)
     if document is None:
         return None
-    for internal in ("slot_key", "needs_review", "needs_ack"):
+    for internal in ("slot_key", "needs_review", "needs_ack", "dhash_bands"):
         document.pop(internal, None)
     return Declaration.model_validate(document)
 
@@ -158,6 +200,8 @@ def _document(declaration: Declaration) -> Document:
         **to_document(declaration),
         "slot_key": f"{declaration.local_date}/{slot}" if slot else f"adhoc/{declaration.id}",
     }
+    if declaration.dhash:
+        document["dhash_bands"] = hash_bands(int(declaration.dhash, 16))
     if declaration.flags:
         document["needs_review"] = True
     if not declaration.checks_pending:

@@ -134,6 +134,7 @@ class OutboxRepo:
                         "attempts": entry.attempts,
                         "next_at": entry.next_at,
                         "sent_at": entry.sent_at,
+                        "message_id": entry.message_id,
                         "error": entry.error[:ERROR_LENGTH],
                         "settled_at": None if entry.status == OutboxStatus.PENDING else now,
                     },
@@ -143,6 +144,11 @@ class OutboxRepo:
             for entry in entries
         ]
         await self._outbox.bulk_write(updates, ordered=False)
+
+    async def sent_message_id(self, key: str) -> str:
+        """The platform's id of a sent message ("" when not sent, or sent before ids were kept)."""
+        found = await self._outbox.find_one({"key": key}, {"message_id": 1})
+        return str(found.get("message_id") or "") if found else ""
 
     async def retarget(self, platform: Platform, chat_id: str, new_chat_id: str) -> int:
         """Move the chat's pending messages to `new_chat_id`; returns how many moved."""

@@ -64,3 +64,16 @@ def lfw_face(index: int) -> Image.Image:
     """A 25 px face from Labeled Faces in the Wild, enlarged so dlib can find it."""
     pixels = (data.lfw_subset()[index] * 255).astype(np.uint8)  # type: ignore[no-untyped-call]
     return Image.fromarray(pixels).resize((250, 250), Image.Resampling.LANCZOS).convert("RGB")
+
+
+def two_heads() -> Image.Image:
+    """Two people side by side: HEAD and its mirror image."""
+    pair = Image.new("RGB", (HEAD.width * 2, HEAD.height))
+    pair.paste(HEAD, (0, 0))
+    pair.paste(HEAD.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (HEAD.width, 0))
+    return pair
+
+
+def darkened(image: Image.Image, factor: int = 6) -> Image.Image:
+    """The image as taken in a dim room: every channel divided by `factor`."""
+    return Image.eval(image, lambda value: value // factor)

@@ -138,7 +138,7 @@ async def test_resident_registers_through_the_page(
         await say(page, PHONE)
     await choose(page, platform, AREA)
     await expect(last_bot_message(page)).to_contain_text(NAME)
-    await expect(last_bot_message(page)).to_contain_text("+84912345678")
+    await expect(last_bot_message(page)).to_contain_text("0912 345 678")
     await choose(page, platform, "✅ Đúng, xác nhận")
     await expect(page.get_by_test_id("messages")).to_contain_text("Đăng ký thành công")
     await expect(last_bot_message(page)).to_contain_text("👤 Thông tin của tôi")

@@ -12,7 +12,7 @@ import pytest
 
 from core.areas import load_areas
 from core.channel import Button, Incoming, Kind, Platform, parse_command, split_text
-from core.phone import normalize_phone
+from core.phone import display_phone, normalize_phone
 from core.texts import LANGUAGES, catalog, t
 from core.tokens import InvalidToken, Keyring, new_code, normalize_code, sign, verify
 from handlers.context import resolve_choice
@@ -36,6 +36,19 @@ from handlers.context import resolve_choice
 )
 def test_phone_numbers(typed: str, normalised: str | None) -> None:
     assert normalize_phone(typed) == normalised
+
+
+@pytest.mark.parametrize(
+    ("e164", "shown"),
+    [
+        ("+84912345678", "0912 345 678"),
+        ("+842763123456", "0276 312 3456"),  # Tây Ninh landline
+        ("+842438123456", "024 3812 3456"),  # Hà Nội: 8-digit subscriber numbers
+        ("+1 555 0100", "+1 555 0100"),  # not ours: shown as stored
+    ],
+)
+def test_phones_are_shown_the_way_vietnamese_write_them(e164: str, shown: str) -> None:
+    assert display_phone(e164) == shown
 
 
 def test_split_text_keeps_lines_whole_and_respects_the_limit() -> None:
@@ -63,7 +76,9 @@ def test_catalogs_have_the_same_keys_and_placeholders() -> None:
     assert vietnamese.keys() == english.keys()
     for key, text in vietnamese.items():
         fields = {name for _, name, _, _ in string.Formatter().parse(text) if name}
-        assert fields == {n for _, n, _, _ in string.Formatter().parse(english[key]) if n}, key
+        # {you} (a chosen Ông/Bà) is Vietnamese only: English sentences need no form of address.
+        english_fields = {n for _, n, _, _ in string.Formatter().parse(english[key]) if n}
+        assert fields - {"you"} == english_fields, key
 
 
 def test_unknown_language_falls_back_to_vietnamese() -> None:

@@ -179,7 +179,7 @@ async def test_delete_erases_everything_everywhere_and_says_what(
     untouched = await everything_about(storage, "p-kept", kept)
     assert all(count > 0 for kind, count in untouched.items() if kind != "conversations")
     [me] = await user.says("/me")
-    assert "chưa đăng ký" in me["text"]
+    assert "Chưa đăng ký" in me["text"]
 
 
 async def test_delete_during_quarantine_waits_for_the_end_of_the_case(

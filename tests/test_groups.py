@@ -115,17 +115,32 @@ async def test_the_page_button_works_in_the_group_for_staff_only(
         answers=Answers(fever=True, temperature=38.6),
         submitted_at=clock.now(),
     )
-    page = symptom_page(service_of(service), case, None, declaration)
+    page = await symptom_page(service_of(service), case, None, declaration)
     assert await storage.declarations.add(declaration, page)
     service.wake_dispatchers()
     [text] = await group_replies(tg, platform)
+    assert text["buttons"] and f"/ack {receipt}" in text["text"]
     press = {"callback_data": f"ack:{receipt}", "message_id": text["message_id"]}
     press |= in_group(platform)
     await tg.send(user.user_id, **press)  # a member who is not staff
     await nothing_in_group(tg, platform, service, before=1)
-    await tg.send(officer.user_id, **press)
+    await tg.send(officer.user_id, **press, display_name="Trần Hùng")
     [acked] = await group_replies(tg, platform)
     assert f"tiếp nhận cảnh báo {receipt}" in acked["text"]
+    # The page itself now says who took it, and its button is gone.
+    edited = await once_edited(tg, GROUP[platform], text["message_id"])
+    assert "✅ Trần Hùng đã tiếp nhận lúc 09:30 27/11/2026" in edited["text"]
+    assert not edited["buttons"] and f"/ack {receipt}" not in edited["text"]
+
+
+async def once_edited(client: SandboxClient, chat_id: str, message_id: str) -> dict[str, Any]:
+    """A bot message, once the bot has edited it (the outbox does so within moments)."""
+    for _ in range(100):
+        [message] = [m for m in await client.messages(chat_id) if m["message_id"] == message_id]
+        if message["edited"]:
+            return message
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the message was never edited: {message}")
 
 
 async def test_a_group_that_becomes_a_supergroup_keeps_its_pages(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import Service
-from core.phone import normalize_phone
+from core.phone import display_phone, normalize_phone
 from storage.database import Storage
 from tests.chat import User, options_of
 
@@ -27,7 +27,10 @@ async def register(user: User, phone: str = "0912 345 678", area: str = "Xã Su�
     [ask_area] = await user.share_phone(phone)
     assert area in options_of(ask_area, user.platform)
     [confirm] = await user.choose(area)
-    assert "Nguyễn Văn An" in confirm["text"] and str(normalize_phone(phone)) in confirm["text"]
+    assert (
+        "Nguyễn Văn An" in confirm["text"]
+        and display_phone(str(normalize_phone(phone))) in confirm["text"]
+    )
     done, menu = await user.choose("✅ Đúng, xác nhận", 2)
     assert "Đăng ký thành công" in done["text"]
     assert "👤 Thông tin của tôi" in options_of(menu, user.platform)
@@ -47,8 +50,9 @@ async def test_resident_registers(user: User, storage: Storage) -> None:
 async def test_me_shows_the_stored_data(user: User) -> None:
     await register(user)
     [me] = await user.says("/me")
-    assert "Nguyễn Văn An" in me["text"] and "+84912345678" in me["text"]
-    assert "Xã Suối Dây" in me["text"] and "/delete" in me["text"]
+    assert "Nguyễn Văn An" in me["text"] and "0912 345 678" in me["text"]
+    assert "Xã Suối Dây" in me["text"] and "/xoa" in me["text"]
+    assert "cập nhật tháng 11/2026" in me["text"] and "ca số" not in me["text"]
 
 
 async def test_declining_consent_stores_nothing(user: User, storage: Storage) -> None:
@@ -69,8 +73,10 @@ async def test_invalid_phone_is_refused_and_asked_again(
     await user.choose("✅ Đồng ý")
     await user.says("Trần Thị Bình")
     [refused] = await user.says("12345")
-    assert "«12345» chưa đúng" in refused["text"]
-    [ask_area] = await user.says("+84 987 654 321")
+    assert "«12345» chưa đúng" in refused["text"] and "dấu cách" in refused["text"]
+    if user.platform == "telegram":  # the one-tap share button is still there
+        assert refused["ask"] == "contact"
+    [ask_area] = await user.says("0987.654 321")
     assert "xã, thị trấn" in ask_area["text"]
     assert service.inbox is not None
     await service.inbox.idle()  # the conversation is stored after the reply is sent
@@ -98,7 +104,7 @@ async def test_cancel_in_the_middle_leaves_nothing(
     await service.inbox.idle()  # the conversation is stored after the reply is sent
     assert await storage.db["conversations"].count_documents({}) == 0
     [reply] = await user.says("/me")
-    assert "chưa đăng ký" in reply["text"]
+    assert "Chưa đăng ký" in reply["text"]
 
 
 async def test_help_and_language_mid_flow_return_to_the_question(user: User) -> None:
@@ -139,3 +145,31 @@ async def test_delete_erases_person_and_account(user: User, storage: Storage) ->
     assert await storage.db["channel_accounts"].count_documents({}) == 0
     [entry] = await storage.audit.latest(1)
     assert entry.action == "person.erase"
+
+
+async def test_a_resident_may_choose_to_be_called_ong_or_ba(user: User, storage: Storage) -> None:
+    await start(user)
+    await user.choose("🇻🇳 Tiếng Việt")
+    await user.choose("✅ Đồng ý")
+    await user.says("Nguyễn Thị Lan")
+    await user.share_phone("0912 345 678")
+    [confirm] = await user.choose("Xã Suối Dây")
+    assert "Xưng hô" not in confirm["text"]  # neutral unless asked for
+    assert "👵 Gọi tôi là «bà»" in options_of(confirm, user.platform)
+    [confirm] = await user.choose("👵 Gọi tôi là «bà»")
+    assert "🙋 Xưng hô: bà" in confirm["text"]
+    assert "👵 Gọi tôi là «bà»" not in options_of(confirm, user.platform)
+    done, _menu = await user.choose("✅ Đúng, xác nhận", 2)
+    assert "Xin cảm ơn bà Nguyễn Thị Lan" in done["text"]
+    account = await storage.accounts.get(user.platform, user.user_id)
+    assert account is not None and account.form == "ba"
+
+
+async def test_english_has_no_form_of_address_question(user: User) -> None:
+    await start(user)
+    await user.choose("🇬🇧 English")
+    await user.choose("✅ I agree")
+    await user.says("Nguyen Thi Lan")
+    await user.share_phone("0912 345 678")
+    [confirm] = await user.choose("Xã Suối Dây")
+    assert options_of(confirm, user.platform) == ["✅ Yes, confirm", "✏️ Start over"]

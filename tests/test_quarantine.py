@@ -37,7 +37,7 @@ async def up_to_the_confirmation(staff: User) -> dict[str, object]:
 async def enrol(officer: User) -> tuple[str, str]:
     """Staff create case 1 for Lê Thị Hoa; returns the deep-link payload and the Zalo code."""
     confirm = await up_to_the_confirmation(officer)
-    assert "Lê Thị Hoa" in str(confirm["text"]) and "+84987111222" in str(confirm["text"])
+    assert "Lê Thị Hoa" in str(confirm["text"]) and "0987 111 222" in str(confirm["text"])
     invite, qr = await officer.choose("✅ Tạo ca", 2)
     assert "ca cách ly số 1" in invite["text"] and qr["kind"] == "photo"
     link = re.search(r"\?start=(inv_[A-Za-z0-9_-]+)", invite["text"])
@@ -111,7 +111,7 @@ async def test_a_quarantine_day(
     clock.set(at(11, 30))
     await service.tick()
     [reminder] = await resident.replies()
-    assert "khai báo sức khỏe buổi 13:00" in reminder["text"]
+    assert "khai báo sức khỏe buổi trưa, hạn 13 giờ" in reminder["text"]
     receipt = await declare_without_symptoms(resident, SELFIE)
     assert "Gửi lúc: 11:30 27/11/2026" in str(receipt["text"])
     assert "buổi trưa, hạn 13 giờ" in str(receipt["text"]) and "đúng hạn" in str(receipt["text"])
@@ -128,14 +128,14 @@ async def test_a_quarantine_day(
     clock.set(at(18, 30))
     await service.tick()
     opened, due = await resident.replies(2)
-    assert "buổi 19:00" in opened["text"] and "Còn 30 phút" in due["text"]
+    assert "buổi tối, hạn 19 giờ" in opened["text"] and "Còn 30 phút" in due["text"]
     clock.set(at(19, 0))
     await service.tick()
     [summary] = await officer.replies()
     assert "19:00" in summary["text"] and "Lê Thị Hoa" in summary["text"]
-    assert "+84987111222" in summary["text"]
+    assert "0987 111 222" in summary["text"]
     [nudge] = await resident.replies()
-    assert "chưa khai báo sức khỏe buổi 19:00" in nudge["text"]
+    assert "chưa có khai báo sức khỏe buổi tối, hạn 19 giờ" in nudge["text"]
     [missed] = await officer.says("/missed")
     assert "1 người chưa khai báo" in missed["text"] and "Lê Thị Hoa" in missed["text"]
 
@@ -150,8 +150,11 @@ async def test_a_quarantine_day(
     assert "CÓ TRIỆU CHỨNG" in page and "Nhiệt độ: 38,5 °C" in page and "Mệt mỏi" in page
     late_receipt = re.search(r"Mã biên nhận: (\w+)", late["text"])
     assert late_receipt and f"/ack {late_receipt.group(1)}" in page
-    [acked] = await officer.says(f"/ack {late_receipt.group(1)}")
-    assert "tiếp nhận cảnh báo" in acked["text"]
+    answers = await officer.says(f"/ack {late_receipt.group(1)}", 2)
+    [acked] = [m for m in answers if "tiếp nhận cảnh báo" in m["text"]]
+    [taken] = [m for m in answers if m is not acked]  # the page, edited (Zalo: sent again)
+    assert "CÓ TRIỆU CHỨNG" in taken["text"] and "đã tiếp nhận lúc 19:30" in taken["text"]
+    assert not taken["buttons"] and "/ack" not in taken["text"]
 
     # "I feel unwell" from the menu, with someone else's face.
     clock.set(at(19, 40))
@@ -180,8 +183,8 @@ async def test_a_quarantine_day(
     # Staff views and updates, then the end of the case.
     [cases] = await officer.says("/cases")
     assert "#1 Lê Thị Hoa — 08:00 ▫️ · 13:00 ✅ · 19:00 🕑" in cases["text"]
-    details, last_photo = await officer.says("/case 1", 2)
-    assert "0987" not in details["text"] and "+84987111222" in details["text"]
+    details, _reference, last_photo, _rejected = await officer.says("/case 1", 4)
+    assert "Lê Thị Hoa" in details["text"] and "0987 111 222" in details["text"]
     assert last_photo["kind"] == "photo"
     [extended] = await officer.says("/extend 1 3")
     assert "13/12/2026" in extended["text"]

@@ -30,8 +30,9 @@ from core.models import (
     Person,
     Priority,
 )
+from core.phone import display_phone
 from core.schedule import Schedule, parse_deadlines
-from core.texts import LANGUAGES, t
+from core.texts import LANGUAGES, t, window_name
 from handlers.context import Policy
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
@@ -255,7 +256,7 @@ def reminders(lang: str, *kinds: str) -> list[str]:
     for kind_and_slot in kinds:
         kind, slot = kind_and_slot.split()
         key = {"open": "remind_open", "due": "remind_due", "nudge": "nudge"}[kind]
-        texts.append(t(lang, f"quarantine.{key}", slot=slot, minutes=30))
+        texts.append(t(lang, f"quarantine.{key}", slot=window_name(lang, slot), minutes=30))
     return texts
 
 
@@ -263,7 +264,8 @@ def summary(slot: str, *numbers: int) -> str:
     """The staff summary of a window listing these cases."""
     title = t("vi", "summary.title", slot=slot, date="27/11/2026", count=len(numbers))
     lines = [
-        t("vi", "summary.line", number=n, name=NAMES[n], phone=f"+8490{n:07d}") for n in numbers
+        t("vi", "summary.line", number=n, name=NAMES[n], phone=display_phone(f"+8490{n:07d}"))
+        for n in numbers
     ]
     return "\n".join([title, *lines])
 
@@ -385,7 +387,8 @@ async def test_a_late_due_reminder_promises_only_the_minutes_left(
     await tick(deps_for(storage), clock.now())
     due = sorted(m["text"] for m in await outbox(storage) if ":due:" in m["key"])
     ten_minutes = {
-        lang: t(lang, "quarantine.remind_due", slot="08:00", minutes=10) for lang in LANGUAGES
+        lang: t(lang, "quarantine.remind_due", slot=window_name(lang, "08:00"), minutes=10)
+        for lang in LANGUAGES
     }
     assert due == sorted([ten_minutes["vi"]] * 3 + [ten_minutes["en"]])
 

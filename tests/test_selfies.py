@@ -6,18 +6,30 @@ Labeled Faces in the Wild sample in lfw_subset() for a second, different person.
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from typing import Any
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image, ImageCms, ImageFilter
 
-from core.faces import FaceAnalyzer, face_distance
-from core.imaging import PhotoRejected, hash_distance, normalise_photo
-from core.selfies import Flag, check_selfie
-from tests.images import ASTRONAUT, HEAD, encode, gradient, lfw_face, noise, png_bomb, sample
+from core.faces import FaceAnalyzer, FaceCounter, face_distance
+from core.imaging import BANDED_DISTANCE, PhotoRejected, hash_bands, hash_distance, normalise_photo
+from core.selfies import Flag, Retake, check_selfie, retake_reason
+from tests.images import (
+    ASTRONAUT,
+    HEAD,
+    darkened,
+    encode,
+    gradient,
+    lfw_face,
+    noise,
+    png_bomb,
+    sample,
+    two_heads,
+)
 
 # JFIF header, quantisation and Huffman tables, baseline frame: no metadata segment.
 CLEAN_JPEG_MARKERS = {0xE0, 0xDB, 0xC4, 0xC0}
@@ -217,7 +229,58 @@ def test_a_recompressed_copy_is_flagged_reused_and_a_new_photo_is_not(
     assert Flag.REUSED not in check_selfie(copy, analyzer, None, []).check.flags
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_hashes_close_enough_to_be_reused_share_a_band(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    original = int(rng.integers(0, 2**63)) << 1 | int(rng.integers(0, 2))
+    near = original
+    for bit in rng.choice(64, BANDED_DISTANCE, replace=False):
+        near ^= 1 << int(bit)
+    assert hash_distance(original, near) == BANDED_DISTANCE
+    assert set(hash_bands(original)) & set(hash_bands(near))
+    assert len(hash_bands(original)) == BANDED_DISTANCE + 1
+    assert not set(hash_bands(0)) & set(hash_bands((1 << 64) - 1))
+
+
 # --- faces -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "faces", "reason"),
+    [
+        (ASTRONAUT, 1, None),
+        (ASTRONAUT.resize((400, 400)), 1, None),  # the mission patch is not a second face
+        (HEAD, 1, None),
+        (lfw_face(0), 1, None),  # soft (25 px enlarged), but a face: good enough
+        (two_heads(), 2, Retake.SEVERAL_FACES),
+        (sample("coffee"), 0, Retake.NO_FACE),
+        (noise(640, 480), 0, Retake.NO_FACE),
+        (gradient(800, 600), 0, Retake.BLURRED),
+        (ASTRONAUT.filter(ImageFilter.GaussianBlur(6)), 0, Retake.BLURRED),
+        (darkened(ASTRONAUT), None, Retake.DARK),
+    ],
+    ids=[
+        "astronaut",
+        "astronaut-400",
+        "head",
+        "lfw",
+        "two-heads",
+        "coffee",
+        "noise",
+        "gradient",
+        "blurred",
+        "dark",
+    ],
+)
+def test_the_quick_look_on_arrival_asks_again_for_unclear_selfies(
+    image: Image.Image, faces: int | None, reason: Retake | None
+) -> None:
+    photo = normalise_photo(encode(image, quality=70))
+    counted = FaceCounter().count(photo.jpeg)
+    if faces is not None:
+        assert counted == faces
+    assert retake_reason(dataclasses.replace(photo, faces=counted)) == reason
+    assert retake_reason(photo) in (None, Retake.DARK)  # not counted: only the light judged
 
 
 @pytest.mark.parametrize(
@@ -234,10 +297,7 @@ def test_photos_without_a_face_are_flagged_no_face(
 
 
 def test_two_people_are_flagged_several_faces(analyzer: FaceAnalyzer) -> None:
-    pair = Image.new("RGB", (HEAD.width * 2, HEAD.height))
-    pair.paste(HEAD, (0, 0))
-    pair.paste(HEAD.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (HEAD.width, 0))
-    check = check_selfie(encode(pair), analyzer, reference=[0.0] * 128, earlier_hashes=[])
+    check = check_selfie(encode(two_heads()), analyzer, reference=[0.0] * 128, earlier_hashes=[])
     assert (check.check.faces, check.check.encoding, check.check.distance) == (2, None, None)
     assert check.check.flags == {Flag.SEVERAL_FACES}
 

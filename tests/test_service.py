@@ -193,7 +193,7 @@ async def test_restart_keeps_the_data(
             await register(resident)
         else:
             [me] = await resident.says("/me")
-            assert "Nguyễn Văn An" in me["text"] and "+84912345678" in me["text"]
+            assert "Nguyễn Văn An" in me["text"] and "0912 345 678" in me["text"]
         await service.stop()
         await client.close()
         await mongo.stop()

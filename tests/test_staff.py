@@ -73,7 +73,8 @@ async def test_district_admin_added_from_the_cli_uses_staff_commands(
     [help_text] = await user.says("/help")
     assert "/enroll" in help_text["text"] and "/review" in help_text["text"]
     [log] = await user.says("/audit")
-    assert "staff.add" in log["text"] and f"{user.platform}:{user.user_id}" in log["text"]
+    account = f"{user.platform.capitalize()} {user.user_id}"
+    assert f"đã cấp quyền cán bộ cho tài khoản {account}" in log["text"]
 
     entries = list(reversed(await storage.audit.latest(10)))
     assert [e.action for e in entries] == ["staff.add", "staff.info", "audit.read"]

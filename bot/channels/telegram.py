@@ -59,6 +59,7 @@ from core.channel import (
     Received,
     RetryLater,
     Sent,
+    choices,
     split_text,
 )
 
@@ -312,8 +313,10 @@ class TelegramChannel:
                 return base
             return replace(base, kind=Kind.CONTACT, contact_phone=message.contact.phone_number)
         if message.location:
-            where = (message.location.latitude, message.location.longitude)
-            return replace(base, kind=Kind.LOCATION, location=where)
+            place = message.location
+            where = (place.latitude, place.longitude)
+            accuracy = place.horizontal_accuracy
+            return replace(base, kind=Kind.LOCATION, location=where, accuracy=accuracy)
         if message.sticker:
             return replace(base, kind=Kind.STICKER)
         return base
@@ -385,10 +388,13 @@ def _inline_button(label: str, data: str) -> InlineKeyboardButton:
 
 
 def _ask_keyboard(ask: Ask, buttons: Keyboard) -> ReplyKeyboardMarkup:
-    """A one-time keyboard with one share button, labelled by the first given button if any."""
-    label = buttons[0][0].label if buttons and buttons[0] else ASK_LABELS[ask]
+    """A one-time keyboard with the share button, labelled by the first given button if any;
+    further buttons become keys that send their label as text (a «skip»)."""
+    keys = choices(buttons)
+    label = keys[0].label if keys else ASK_LABELS[ask]
     if ask is Ask.CONTACT:
         share = KeyboardButton(text=label, request_contact=True)
     else:
         share = KeyboardButton(text=label, request_location=True)
-    return ReplyKeyboardMarkup(keyboard=[[share]], resize_keyboard=True, one_time_keyboard=True)
+    rows = [[share], *([KeyboardButton(text=button.label)] for button in keys[1:])]
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, one_time_keyboard=True)

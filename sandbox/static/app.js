@@ -12,6 +12,8 @@ const state = {
   cursor: 0,
   entries: new Map(), // message_id -> {entry, node}
   poller: null, // AbortController of the running long-poll loop
+  timezone: "Asia/Ho_Chi_Minh", // the bot's, from /control/info
+  telegramBot: "", // the emulated bot's username: its t.me deep links open in this page
 };
 
 const $ = (id) => document.getElementById(id);
@@ -26,6 +28,35 @@ function el(tag, attrs = {}, ...children) {
   }
   node.append(...children.filter((child) => child !== null && child !== undefined));
   return node;
+}
+
+// The page's own icons as inline SVG strokes, so they render without an emoji font.
+const ICONS = {
+  camera: "M4 8h3l2-3h6l2 3h3v11H4z M12 16.5a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7z",
+  pin: "M12 21s-7-6.5-7-12a7 7 0 0 1 14 0c0 5.5-7 12-7 12z M12 12a3 3 0 1 0 0-6 3 3 0 0 0 0 6z",
+  smile: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z M8.5 14a4.5 4.5 0 0 0 7 0 M9 9.5h.01 M15 9.5h.01",
+  film: "M4 5h16v14H4z M8 5v14 M16 5v14 M4 9.5h4 M4 14.5h4 M16 9.5h4 M16 14.5h4",
+  send: "M4 12 20 4l-6 16-2.5-6.5z M11.5 13.5 20 4",
+  phone: "M7 3h10v18H7z M11 18h2",
+  file: "M6 3h8l4 4v14H6z M14 3v4h4",
+  warning: "M12 3 22 21H2z M12 10v5 M12 18h.01",
+  blocked: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z M5.6 5.6l12.8 12.8",
+  external: "M14 4h6v6 M20 4l-9 9 M18 14v6H4V6h6",
+  play: "M7 4l13 8-13 8z",
+  telegram: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z M7 12l10-4-2 9-3.5-3L10 16v-3.5L15 9",
+  zalo: "M4 5h16v11h-9l-4 3v-3H4z M9 8.5h6l-6 5h6",
+};
+
+function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", "ico");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("data-icon", name);
+  const path = document.createElementNS(svg.namespaceURI, "path");
+  path.setAttribute("d", ICONS[name]);
+  svg.append(path);
+  return svg;
 }
 
 async function api(method, path, body, signal) {
@@ -81,7 +112,7 @@ function renderUsers() {
         onclick: () => selectUser(user.id),
       },
       el("span", { className: "user-name" }, user.name),
-      el("small", { className: "user-id" }, chatId(user)),
+      el("small", { className: "user-id", "data-testid": "user-id" }, `id ${chatId(user)}`),
     ),
   );
   $("user-list").replaceChildren(...items);
@@ -112,6 +143,26 @@ async function addUser(event) {
   }
 }
 
+async function seedDemo() {
+  const button = $("demo");
+  button.disabled = true;
+  setStatus("Đang tạo dữ liệu mẫu… (Seeding the demo…)");
+  try {
+    const { users } = await api("POST", "/control/demo");
+    await loadUsers();
+    if (state.platform !== "telegram") setPlatform("telegram"); // the demo is seeded there
+    selectUser(users[1].id); // the commune's officer: /cases, /enroll, /review start there
+    setStatus(
+      "Dữ liệu mẫu: cán bộ huyện, cán bộ y tế xã Tân Hội, hai người dân; " +
+        "Bà Nguyễn Thị Lan đang cách ly (ca đã tạo). Gõ /cases.",
+    );
+  } catch (error) {
+    setStatus(`Không tạo được dữ liệu mẫu: ${error.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 // ---- platform -------------------------------------------------------------------------------
 
 function setPlatform(platform) {
@@ -134,7 +185,7 @@ function resetChat() {
   state.poller = null;
   state.cursor = 0;
   state.entries.clear();
-  $("messages").replaceChildren();
+  $("messages").replaceChildren(...(currentUser() ? [emptyHint()] : []));
   $("reply-keyboard").replaceChildren();
   setStatus("");
   const user = currentUser();
@@ -166,51 +217,123 @@ async function pollLoop(signal, chat) {
   }
 }
 
+function emptyHint() {
+  return el(
+    "p",
+    { id: "empty-hint", className: "empty-hint", "data-testid": "empty-hint" },
+    "Gõ /start để bắt đầu",
+    el("small", {}, "Type /start to begin"),
+  );
+}
+
 function upsert(entry) {
   const node = renderEntry(entry);
   const known = state.entries.get(entry.message_id);
+  $("empty-hint")?.remove();
   if (known) known.node.replaceWith(node);
   else $("messages").append(node);
   state.entries.set(entry.message_id, { entry, node });
-  node.scrollIntoView({ block: "end" });
+  scrollToEnd();
 }
 
-function textBlock(text, testid) {
-  return text ? el("div", { className: "text", "data-testid": testid }, text) : null;
+function scrollToEnd() {
+  const messages = $("messages");
+  messages.scrollTop = messages.scrollHeight;
+}
+
+function textBlock(parts, testid) {
+  if (!parts.length) return null;
+  return el("div", { className: "text", "data-testid": testid }, ...parts);
+}
+
+const URL_PATTERN = /https?:\/\/[^\s<>"]*[^\s<>".,;:!?)\]]/g;
+
+/** Text with its http(s) addresses as links. */
+function linkify(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    parts.push(text.slice(last, match.index), link(match[0]));
+    last = match.index + match[0].length;
+  }
+  parts.push(text.slice(last));
+  return parts.filter((part) => part !== "");
+}
+
+function link(url) {
+  if (startPayload(url) === null) {
+    const attrs = { href: url, target: "_blank", rel: "noopener", "data-testid": "message-link" };
+    return el("a", attrs, url);
+  }
+  const open = (event) => {
+    event.preventDefault();
+    followLink(url);
+  };
+  return el("a", { href: url, "data-testid": "message-link", onclick: open }, url);
+}
+
+/** The payload of this bot's Telegram deep link (https://t.me/<bot>?start=...), else null. */
+function startPayload(url) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  const ours = parsed.pathname.slice(1).toLowerCase() === state.telegramBot.toLowerCase();
+  const telegram = ["t.me", "telegram.me"].includes(parsed.hostname);
+  return telegram && ours ? parsed.searchParams.get("start") : null;
+}
+
+/** Our bot's deep link opens in the simulated Telegram app; other links in a new tab. */
+function followLink(url) {
+  const payload = startPayload(url);
+  if (payload === null) window.open(url, "_blank", "noopener");
+  else openInApp(payload);
+}
+
+function openInApp(payload) {
+  if (state.platform !== "telegram") setPlatform("telegram");
+  send({ text: `/start ${payload}` });
 }
 
 function media(entry) {
   if (entry.error) {
-    return el("div", { className: "error", "data-testid": "message-error" }, `⚠️ ${entry.error}`);
+    const attrs = { className: "error", "data-testid": "message-error" };
+    return el("div", attrs, icon("warning"), ` ${entry.error}`);
   }
   if (!entry.file_url) return null;
   if (entry.kind === "photo" || entry.kind === "sticker") {
     const testid = entry.kind === "photo" ? "message-photo" : "message-sticker";
-    return el("img", { src: entry.file_url, alt: entry.kind, "data-testid": testid });
+    // Its height is known only once loaded: scroll again then, or the photo hides below.
+    const attrs = { src: entry.file_url, alt: entry.kind, "data-testid": testid };
+    return el("img", { ...attrs, onload: scrollToEnd });
   }
   if (entry.kind === "document") {
     return el(
       "a",
       { href: entry.file_url, download: entry.filename || "file", "data-testid": "message-document" },
-      `📄 ${entry.filename || "tệp"}`,
+      icon("file"),
+      ` ${entry.filename || "tệp"}`,
     );
   }
   return null;
 }
 
 const KIND_LABELS = {
-  contact: (text) => `📱 ${text}`,
-  location: (text) => `📍 ${text}`,
-  video: () => "🎬 video",
-  unsupported: () => "🚫 nội dung không hỗ trợ (unsupported)",
+  contact: (text) => [icon("phone"), ` ${text}`],
+  location: (text) => [icon("pin"), ` ${text}`],
+  video: () => [icon("film"), " video"],
+  unsupported: () => [icon("blocked"), " nội dung không hỗ trợ (unsupported)"],
 };
 
 function renderEntry(entry) {
   const label = KIND_LABELS[entry.kind];
-  const text = label ? label(entry.text) : entry.text;
+  const text = label ? label(entry.text) : linkify(entry.text);
   const time = new Date(entry.date * 1000).toLocaleTimeString("vi-VN", {
     hour: "2-digit",
     minute: "2-digit",
+    timeZone: state.timezone,
   });
   return el(
     "div",
@@ -223,9 +346,13 @@ function renderEntry(entry) {
     },
     media(entry),
     textBlock(text, "message-text"),
-    textBlock(entry.caption, "message-caption"),
+    textBlock(linkify(entry.caption), "message-caption"),
     inlineKeyboard(entry),
-    el("small", { className: "meta" }, entry.edited ? `đã sửa · ${time}` : time),
+    el(
+      "small",
+      { className: "meta", "data-testid": "message-time" },
+      entry.edited ? `đã sửa · ${time}` : time,
+    ),
   );
 }
 
@@ -245,7 +372,8 @@ function inlineKeyboard(entry) {
             "data-callback-data": button.data,
             onclick: () => pressButton(entry, button),
           },
-          button.url ? `${button.label} ↗` : button.label,
+          button.label,
+          button.url ? icon("external") : null,
         ),
       ),
     ),
@@ -269,9 +397,9 @@ function currentReplyKeyboard() {
   return keyboard;
 }
 
-/** The label with its icon in front, unless the bot already put that icon there. */
-function withIcon(icon, label) {
-  return label.startsWith(icon) ? label : `${icon} ${label}`;
+/** The label with an icon in front, unless the bot already put that emoji there. */
+function withIcon(name, emoji, label) {
+  return label.startsWith(emoji) ? [label] : [icon(name), ` ${label}`];
 }
 
 function replyButton(button) {
@@ -279,14 +407,14 @@ function replyButton(button) {
     return el(
       "button",
       { type: "button", "data-testid": "share-contact", onclick: shareContact },
-      withIcon("📱", button.label),
+      ...withIcon("phone", "📱", button.label),
     );
   }
   if (button.request === "location") {
     return el(
       "button",
       { type: "button", "data-testid": "share-location", onclick: shareLocation },
-      withIcon("📍", button.label),
+      ...withIcon("pin", "📍", button.label),
     );
   }
   return el(
@@ -337,7 +465,7 @@ function reportDelivery(result) {
 
 function pressButton(entry, button) {
   if (button.url) {
-    window.open(button.url, "_blank", "noopener");
+    followLink(button.url);
     return;
   }
   if (button.data) send({ callback_data: button.data, message_id: entry.message_id });
@@ -401,16 +529,59 @@ function openDeepLink(event) {
   const payload = deepLinkPayload($("deeplink-input").value);
   if (!payload) return;
   $("deeplink-input").value = "";
-  send({ text: `/start ${payload}` });
+  openInApp(payload);
+}
+
+// ---- sandbox clock (the bot follows it) -----------------------------------------------------
+
+const CLOCK_REFRESH_MS = 15000;
+
+function showClock(view) {
+  // `local` is ISO 8601 in the bot's zone: its digits are already the local date and time.
+  const local = view.local;
+  $("clock-now").textContent = `${local.slice(8, 10)}/${local.slice(5, 7)} ${local.slice(11, 16)}`;
+  $("clock").classList.toggle("shifted", view.offset_seconds !== 0);
+}
+
+async function moveClock(body) {
+  try {
+    showClock(await api("POST", "/control/clock", body));
+  } catch (error) {
+    setStatus(error.message, true);
+  }
+}
+
+function initClock() {
+  const refresh = () => api("GET", "/control/clock").then(showClock).catch(() => {});
+  $("clock-jump").addEventListener("click", () => moveClock({ to: $("clock-to").value }));
+  $("clock-reset").addEventListener("click", () => moveClock({ reset: true }));
+  for (const button of document.querySelectorAll("#clock [data-advance]")) {
+    button.addEventListener("click", () =>
+      moveClock({ advance_seconds: Number(button.dataset.advance) }),
+    );
+  }
+  refresh();
+  setInterval(refresh, CLOCK_REFRESH_MS);
 }
 
 // ---- wiring ---------------------------------------------------------------------------------
 
+async function loadInfo() {
+  const info = await api("GET", "/control/info");
+  state.timezone = info.timezone;
+  state.telegramBot = info.telegram_bot;
+}
+
 function init() {
+  for (const slot of document.querySelectorAll("span[data-icon]")) {
+    slot.replaceWith(icon(slot.dataset.icon));
+  }
   for (const button of document.querySelectorAll(".platforms button")) {
     button.addEventListener("click", () => setPlatform(button.dataset.platform));
   }
   $("new-user-form").addEventListener("submit", addUser);
+  $("demo").addEventListener("click", seedDemo);
+  initClock();
   $("composer").addEventListener("submit", sendText);
   $("deeplink-form").addEventListener("submit", openDeepLink);
   $("photo-input").addEventListener("change", sendPhoto);
@@ -420,7 +591,10 @@ function init() {
     send(state.platform === "telegram" ? { video: true } : { unsupported: true }),
   );
   setPlatform("telegram");
-  loadUsers().catch((error) => setStatus(error.message, true));
+  // Deep links in the first messages need the bot's username: users (and their chats) after it.
+  loadInfo()
+    .then(loadUsers)
+    .catch((error) => setStatus(error.message, true));
   setInterval(() => loadUsers().catch(() => {}), USERS_REFRESH_MS);
 }
 
