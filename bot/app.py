@@ -19,10 +19,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 
 from bot.channels.telegram import TelegramChannel
-from bot.channels.zalo import ZaloChannel
+from bot.channels.zalo import ZaloChannel, page_location
 from bot.config import Settings
 from bot.selfies import SelfiePool
-from bot.web import build_web_app
+from bot.web import LocationPage, Position, build_web_app
 from core.areas import load_areas
 from core.channel import Accept, ChannelError, Incoming, Outbound, Platform
 from core.clock import SystemClock
@@ -31,6 +31,7 @@ from core.ports import Clock
 from core.texts import LANGUAGES, t
 from handlers.account import erase_requested
 from handlers.context import Policy, Services
+from handlers.location import LocationPolicy, link_target, use_link
 from handlers.router import Router
 from sandbox.server import Sandbox
 from scheduler.dispatch import Dispatcher
@@ -206,7 +207,7 @@ class Service:
             lease=timedelta(seconds=settings.update_lease_seconds),
         )
         await self.inbox.start()
-        app = build_web_app(self.storage.media, self.health)
+        app = build_web_app(self.storage.media, self.health, self._location_page())
         if settings.bot_mode == "webhook":
             for channel in self.channels:
                 channel.add_webhook_route(
@@ -260,14 +261,37 @@ class Service:
         if self.selfie_checks is not None:
             self.selfie_checks.request(declaration_id)
 
+    def _location_page(self) -> LocationPage:
+        """The Zalo location page: a valid link's position goes to the inbox like a message."""
+        assert self.router is not None and self.inbox is not None
+        services, inbox = self.router.services, self.inbox
+
+        async def language(token: str) -> str | None:
+            target = await link_target(services, token)
+            return target.language if target else None
+
+        async def submit(token: str, position: Position) -> bool:
+            target = await use_link(services, token)
+            if target is None or target.platform is not Platform.ZALO:
+                return False
+            now = self.clock.now()
+            await inbox.accept(
+                page_location(target.chat_id, target.user_id, target.link_id, position, now)
+            )
+            return True
+
+        return LocationPage(language, submit)
+
     def _policy(self) -> Policy:
         settings = self.settings
-        return Policy(
+        return LocationPolicy(
             schedule=settings.schedule,
             quarantine_days=settings.quarantine_days,
             invite_ttl=timedelta(hours=settings.invite_ttl_hours),
             remind_before=timedelta(minutes=settings.reminder_before_minutes),
             selfie_max_bytes=int(settings.selfie_max_mb * 1_000_000),
+            location=settings.location_rules,
+            page_base_url=settings.base_url,
         )
 
     async def _services(self) -> Services:

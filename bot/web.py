@@ -1,17 +1,35 @@
-"""Our web server: health check, media for Zalo, and the platforms' webhooks."""
+"""Our web server: health check, media for Zalo, the Zalo location page, and the webhooks."""
 
 from __future__ import annotations
 
+import html
+import json
+import math
+import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from core.channel import MediaStore
+from core.texts import DEFAULT_LANGUAGE, t
 
 HealthCheck = Callable[[], Awaitable[dict[str, object]]]
+Position = tuple[float, float, float | None]  # latitude, longitude, accuracy in metres
 
 
-def build_web_app(media: MediaStore, health: HealthCheck) -> web.Application:
+@dataclass(frozen=True)
+class LocationPage:
+    """What the location page asks the service: a link's language (None: not valid now),
+    and to take the position sent with it (False: the link is no longer valid)."""
+
+    language: Callable[[str], Awaitable[str | None]]
+    submit: Callable[[str, Position], Awaitable[bool]]
+
+
+def build_web_app(
+    media: MediaStore, health: HealthCheck, location: LocationPage | None = None
+) -> web.Application:
     """The aiohttp application; channels add their webhook routes to it."""
     app = web.Application(client_max_size=2 * 1024 * 1024)
 
@@ -28,4 +46,106 @@ def build_web_app(media: MediaStore, health: HealthCheck) -> web.Application:
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/media/{token}", serve_media)
+    if location is not None:
+        add_location_page(app, location)
     return app
+
+
+def add_location_page(app: web.Application, page: LocationPage) -> None:
+    """GET /vitri/<token>: a page whose button reads the phone's position and POSTs it back."""
+
+    async def show(request: web.Request) -> web.Response:
+        lang = await page.language(request.match_info["token"])
+        nonce = secrets.token_urlsafe(12)
+        if lang is None:
+            return _page_response(_invalid_page(DEFAULT_LANGUAGE, nonce), nonce, 410)
+        return _page_response(_location_page(lang, nonce), nonce, 200)
+
+    async def receive(request: web.Request) -> web.Response:
+        position = _position(await request.text())
+        if position is None:
+            return web.json_response({"ok": False}, status=400)
+        if not await page.submit(request.match_info["token"], position):
+            message = t(DEFAULT_LANGUAGE, "location.page_invalid")
+            return web.json_response({"ok": False, "message": message}, status=410)
+        return web.json_response({"ok": True})
+
+    app.router.add_get("/vitri/{token}", show)
+    app.router.add_post("/vitri/{token}", receive)
+
+
+def _position(body: str) -> Position | None:
+    """{lat, lon, accuracy} as the page sends it; None unless a position on Earth."""
+    try:
+        data = json.loads(body)
+        lat, lon = float(data["lat"]), float(data["lon"])
+        accuracy = None if data.get("accuracy") is None else float(data["accuracy"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    if accuracy is not None and not (math.isfinite(accuracy) and accuracy >= 0):
+        return None
+    return lat, lon, accuracy
+
+
+def _page_response(body: str, nonce: str, status: int) -> web.Response:
+    headers = {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",  # the token is in the URL
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            "connect-src 'self'"
+        ),
+    }
+    return web.Response(text=body, content_type="text/html", status=status, headers=headers)
+
+
+def _shell(lang: str, nonce: str, content: str, script: str = "") -> str:
+    title = html.escape(t(lang, "location.page_title"))
+    return f"""<!doctype html>
+<html lang="{html.escape(lang)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style nonce="{nonce}">
+body{{font-family:system-ui,sans-serif;margin:0;padding:24px;max-width:32rem;line-height:1.5}}
+button{{font-size:1.2rem;padding:14px 20px;width:100%;border-radius:10px;border:0;
+background:#0068ff;color:#fff}} button:disabled{{background:#8aa8d8}}
+#status{{margin-top:16px;font-weight:600}}
+</style></head><body><h1>{title}</h1>{content}{script}</body></html>"""
+
+
+def _invalid_page(lang: str, nonce: str) -> str:
+    return _shell(lang, nonce, f"<p>{html.escape(t(lang, 'location.page_invalid'))}</p>")
+
+
+def _location_page(lang: str, nonce: str) -> str:
+    texts = {
+        key: t(lang, f"location.page_{key}") for key in ("sending", "done", "denied", "invalid")
+    }
+    content = (
+        f"<p>{html.escape(t(lang, 'location.page_intro'))}</p>"
+        f'<button id="share">{html.escape(t(lang, "location.page_button"))}</button>'
+        '<p id="status" role="status"></p>'
+    )
+    catalog = json.dumps(texts, ensure_ascii=False).replace("</", "<\\/")
+    script = f"""<script nonce="{nonce}">
+const T = {catalog};
+const button = document.getElementById("share"), note = document.getElementById("status");
+function fail(text) {{ note.textContent = text; button.disabled = false; }}
+async function send(position) {{
+  const c = position.coords;
+  const body = JSON.stringify({{lat: c.latitude, lon: c.longitude, accuracy: c.accuracy}});
+  try {{
+    const r = await fetch(location.href, {{method: "POST", body,
+      headers: {{"Content-Type": "application/json"}}}});
+    if (r.ok) {{ note.textContent = T.done; button.hidden = true; }} else fail(T.invalid);
+  }} catch (e) {{ fail(T.denied); }}
+}}
+button.addEventListener("click", () => {{
+  button.disabled = true; note.textContent = T.sending;
+  navigator.geolocation.getCurrentPosition(send, () => fail(T.denied),
+    {{enableHighAccuracy: true, timeout: 20000, maximumAge: 0}});
+}});
+</script>"""
+    return _shell(lang, nonce, content, script)

@@ -97,6 +97,7 @@ class Staff(BaseModel):
     user_id: str
     role: Role
     areas: list[str] = Field(default_factory=list)
+    language: str = "vi"  # for staff who are not also registered residents
     added_by: str
     added_at: datetime
 

@@ -169,6 +169,10 @@ class StaffDirectory(Protocol):
         """Remove a staff record; False when there was none."""
         ...
 
+    async def set_language(self, platform: Platform, user_id: str, language: str) -> None:
+        """Change the language a staff member is answered in (nothing if they are not staff)."""
+        ...
+
     async def all(self) -> list[Staff]:
         """Every staff record (a district has tens, not thousands)."""
         ...

@@ -110,6 +110,7 @@ async def take_language(ctx: Context) -> str | None:
         await ctx.services.accounts.set_language(ctx.account.platform, ctx.account.user_id, lang)
     else:
         ctx.conversation.data["lang"] = lang
+        await ctx.services.staff.set_language(ctx.incoming.platform, ctx.incoming.user_id, lang)
     await ctx.say("language.changed")
     flow, step = ctx.conversation.data.pop("return_to", ["", ""])
     if flow:

@@ -8,6 +8,7 @@ from handlers.flow import ask_again, begin, finish
 from handlers.menu import show_menu
 from handlers.onboarding import ONBOARDING
 from handlers.registry import REGISTRY
+from handlers.staff import describe_role
 
 
 @REGISTRY.command("start", "batdau")
@@ -25,6 +26,8 @@ async def start(ctx: Context) -> None:
         if not payload:
             await ctx.say("onboarding.already")
             await show_menu(ctx)
+    elif staff := await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id):
+        await describe_role(ctx, staff)  # staff work from their menu; no resident sign-up
     else:
         await begin(ctx, ONBOARDING)
 

@@ -101,6 +101,7 @@ class Context:
     conversation: Conversation
     choice: str = ""
     offered: bool = False
+    staff_language: str = ""  # a staff member's who is not a registered resident
     _active_case: Case | None = None
     _active_case_known: bool = False
 
@@ -109,7 +110,7 @@ class Context:
         """The user's language: the account's, or the one chosen during onboarding."""
         if self.account:
             return self.account.language
-        return str(self.conversation.data.get("lang", DEFAULT_LANGUAGE))
+        return str(self.conversation.data.get("lang", self.staff_language or DEFAULT_LANGUAGE))
 
     @property
     def voice(self) -> str:

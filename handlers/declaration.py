@@ -14,6 +14,7 @@ from core.schedule import Placement, Timing
 from core.selfies import RETAKE_FLAGS, retake_reason
 from core.texts import window_name
 from core.tokens import CODE_ALPHABET
+from handlers import location
 from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin, resume
 from handlers.menu import show_menu
@@ -208,6 +209,8 @@ async def _after_questions(ctx: Context) -> str:
     kept = ctx.conversation.data.get("selfie")
     if kept is None:
         return "selfie"
+    if await location.needed(ctx):
+        return "location"
     case = await _case_of_flow(ctx)
     if case is not None:
         await _save(ctx, case, Selfie(**kept))
@@ -215,8 +218,8 @@ async def _after_questions(ctx: Context) -> str:
 
 
 async def ask_selfie(ctx: Context) -> None:
-    """Ask for a photo of the face."""
-    await ctx.say("quarantine.selfie")
+    """Ask for a photo of the face (and where the resident is, in one tap)."""
+    await location.ask_with_selfie(ctx, ctx.text("quarantine.selfie"))
 
 
 async def take_selfie(ctx: Context) -> str | None:
@@ -229,6 +232,8 @@ async def take_selfie(ctx: Context) -> str | None:
     case = await _case_of_flow(ctx)
     if case is None:
         return END
+    if await location.answered(ctx) or await location.refused_without(ctx):
+        return None
     accepted = await _accepted_photo(ctx)
     if accepted is None:
         return None
@@ -269,6 +274,14 @@ async def take_extra(ctx: Context) -> str | None:
     await ctx.services.photos.delete([ctx.conversation.data["selfie"]["id"]])
     await show_menu(ctx, lead=ctx.text("quarantine.extra_declined"))
     return END
+
+
+async def take_location(ctx: Context) -> str | None:
+    """The position the commune requires, after a selfie sent first."""
+    if not await location.answered(ctx):
+        await location.ask_alone(ctx)
+        return None
+    return await _after_questions(ctx)
 
 
 async def _case_of_flow(ctx: Context) -> Case | None:
@@ -347,6 +360,7 @@ async def _save(ctx: Context, case: Case, selfie: Selfie) -> None:
         dhash=selfie.dhash,
         flags=selfie.flags,
         checks_pending=True,
+        location=await location.checked(ctx, case),
         submitted_at=now,
     )
     page = await _page(ctx, case, declaration)
@@ -385,6 +399,9 @@ async def _receipt(ctx: Context, declaration: Declaration) -> None:
     ]
     if declaration.answers.symptomatic:
         lines.append(ctx.text("quarantine.symptoms_advice"))
+    place = location.receipt_line(ctx, declaration)
+    if place:
+        lines.append(place)
     await show_menu(ctx, lead="\n\n".join(lines))  # one message: cheap phones, busy chats
 
 
@@ -404,5 +421,6 @@ DECLARATION = Flow(
         "selfie": Step(ask_selfie, take_selfie),
         "early_selfie": Step(ask_selfie, take_early_selfie),
         "extra": Step(ask_extra, take_extra),
+        "location": Step(location.ask_alone, take_location),
     },
 )

@@ -14,6 +14,7 @@ from core.tokens import new_code, sign
 from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin
 from handlers.invites import INVITE_KIND
+from handlers.location import enrolled_home, home_pin_step
 from handlers.notices import to_accounts, welcome_text
 from handlers.onboarding import take_name
 from handlers.phones import phone_answer
@@ -161,6 +162,7 @@ async def ask_confirm(ctx: Context) -> None:
     data = ctx.conversation.data
     buttons = [
         [Button(ctx.text("enroll.create"), "enroll:yes")],
+        [Button(ctx.text("location.add_home"), "enroll:home")],
         [Button(ctx.text("onboarding.confirm_redo"), "enroll:redo")],
     ]
     await ctx.say(
@@ -172,13 +174,23 @@ async def ask_confirm(ctx: Context) -> None:
         area=ctx.services.areas.name(str(data["area"])),
         start=format_date(date.fromisoformat(str(data["start"]))),
         end=format_date(date.fromisoformat(str(data["end"]))),
+        alerts=_alerts_go_to(ctx, str(data["chat"])),
     )
+
+
+def _alerts_go_to(ctx: Context, chat_id: str) -> str:
+    """Where the case's symptom pages will go, in words."""
+    if chat_id == ctx.incoming.chat_id:
+        return ctx.text("enroll.alerts_here")
+    return ctx.text("enroll.alerts_chat", chat=chat_id)
 
 
 async def take_confirm(ctx: Context) -> str | None:
     """Create the case (re-checking the right for its area) and hand out the invitation."""
     if ctx.choice == "enroll:redo":
         return "name"
+    if ctx.choice == "enroll:home":
+        return "home"
     if ctx.choice != "enroll:yes":
         await ctx.choose_again()
         return None
@@ -239,6 +251,7 @@ async def _create_case(ctx: Context, person: Person) -> Case | None:
         officer=ctx.actor,
         created_at=now,
         staff_chat=ChatRef(platform=ctx.incoming.platform, chat_id=str(data["chat"])),
+        home=enrolled_home(ctx),
     )
     stored = await services.cases.add(case)
     if stored is None:
@@ -303,6 +316,7 @@ ENROLMENT = Flow(
         "name": Step(ask_name, take_name),
         "phone": Step(ask_phone, take_phone_number),
         "address": Step(ask_address, take_address),
+        "home": home_pin_step("confirm"),
         "area": Step(ask_area, take_area),
         "start": Step(ask_start, take_start),
         "end": Step(ask_end, take_end),

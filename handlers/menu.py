@@ -6,10 +6,12 @@ from core.channel import Button
 from handlers.context import Context
 from handlers.registry import REGISTRY
 
+STAFF_ITEMS = ("cases", "missed", "enroll", "review", "ack", "staff")
+
 
 async def show_menu(ctx: Context, lead: str = "") -> None:
     """Offer the main menu, after `lead` in the same message; people in quarantine see the
-    declaration items first."""
+    declaration items first, staff their own items after the resident ones."""
     items = ["me", "language", "help"]
     buttons = [[Button(ctx.text(f"menu.{item}"), f"menu:{item}")] for item in items]
     if await ctx.active_case():
@@ -18,11 +20,19 @@ async def show_menu(ctx: Context, lead: str = "") -> None:
             [Button(ctx.text("quarantine.menu_unwell"), "menu:unwell")],
             *buttons,
         ]
+    if await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id):
+        buttons += staff_buttons(ctx)
     title = ctx.text("menu.title")
     await ctx.send(f"{lead}\n\n{title}" if lead else title, buttons)
+
+
+def staff_buttons(ctx: Context) -> list[list[Button]]:
+    """The staff commands that need no argument, as menu buttons."""
+    return [[Button(ctx.text(f"menu.staff_{item}"), f"menu:{item}")] for item in STAFF_ITEMS]
 
 
 @REGISTRY.action("menu:")
 async def run_menu_item(ctx: Context) -> None:
     """A main-menu button does what it says whenever it is pressed, even inside a flow."""
-    await REGISTRY.commands[ctx.choice.removeprefix("menu:")].run(ctx)
+    item, ctx.choice = ctx.choice.removeprefix("menu:"), ""  # the command sees no answer
+    await REGISTRY.commands[item].run(ctx)

@@ -138,7 +138,10 @@ def page_key(declaration: Declaration) -> str:
 async def staff_language(services: Services, chat: ChatRef) -> str:
     """The language of a staff chat: a private chat's own, Vietnamese for a group."""
     account = await services.accounts.get(chat.platform, chat.chat_id)
-    return account.language if account else STAFF_LANGUAGE
+    if account:
+        return account.language
+    staff = await services.staff.get(chat.platform, chat.chat_id)
+    return staff.language if staff else STAFF_LANGUAGE
 
 
 def page_text(

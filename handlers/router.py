@@ -69,7 +69,10 @@ class Router:
         if account_ and account_.blocked:  # writing to us again means they unblocked the bot
             account_.blocked = False
             await services.accounts.unblock(*who)
-        return Context(incoming, out, services, account_, conversation)
+        # Staff who are not residents have their language on their staff record.
+        member = await services.staff.get(*who) if account_ is None else None
+        language = member.language if member else ""
+        return Context(incoming, out, services, account_, conversation, staff_language=language)
 
     async def _allowed_here(self, ctx: Context) -> bool:
         """In a group chat only staff, and only with what is meant for groups."""
@@ -112,6 +115,8 @@ class Router:
             await self._code(ctx, code)
         elif words in DECLARE_WORDS and ctx.account:
             await start_declaration(ctx)
+        elif ctx.choice.startswith("menu:"):  # a typed number from a menu (staff have one too)
+            await run_menu_item(ctx)
         elif ctx.account is None and flow is None:
             await begin(ctx, ONBOARDING)
         elif ctx.incoming.kind in IGNORED_KINDS:
@@ -119,8 +124,6 @@ class Router:
             await (ask_again(ctx) if flow else show_menu(ctx))
         elif flow is not None:
             await resume(ctx, flow)
-        elif ctx.choice.startswith("menu:"):
-            await run_menu_item(ctx)
         else:
             await unprompted(ctx)
 

@@ -8,6 +8,7 @@ from core.models import AuditEntry, Case, Role, Staff
 from core.texts import DEFAULT_LANGUAGE, LANGUAGES, catalog
 from handlers.context import Context
 from handlers.limits import audit_throttled
+from handlers.menu import staff_buttons
 from handlers.registry import REGISTRY
 
 AUDIT_PAGE = 10
@@ -95,7 +96,9 @@ async def describe_role(ctx: Context, staff: Staff) -> None:
         if staff.role is Role.DISTRICT_ADMIN
         else ", ".join(ctx.services.areas.name(code) for code in staff.areas)
     )
-    await ctx.say("help.staff", role=ctx.text(f"roles.{staff.role.value}"), scope=scope)
+    buttons = staff_buttons(ctx) if ctx.incoming.private else []
+    role = ctx.text(f"roles.{staff.role.value}")
+    await ctx.say("help.staff", buttons, role=role, scope=scope)
 
 
 @REGISTRY.command("audit", staff=True)

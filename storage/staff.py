@@ -22,11 +22,20 @@ class StaffRepo:
 
     async def add(self, staff: Staff) -> None:
         """Create or replace a staff record."""
+        # A re-added officer keeps the language they chose.
         await self._staff.update_one(
             {"platform": staff.platform.value, "user_id": staff.user_id},
-            {"$set": staff.model_dump(mode="python")},
+            {
+                "$set": staff.model_dump(mode="python", exclude={"language"}),
+                "$setOnInsert": {"language": staff.language},
+            },
             upsert=True,
         )
+
+    async def set_language(self, platform: Platform, user_id: str, language: str) -> None:
+        """Change the language a staff member is answered in (nothing if they are not staff)."""
+        query = {"platform": platform.value, "user_id": user_id}
+        await self._staff.update_one(query, {"$set": {"language": language}})
 
     async def remove(self, platform: Platform, user_id: str) -> bool:
         """Remove a staff record; False when there was none."""

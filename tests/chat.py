@@ -6,11 +6,14 @@ import base64
 import re
 from typing import Any
 
+import httpx
+
 from core.channel import Platform
 from sandbox.client import SandboxClient
 
 Message = dict[str, Any]
 _NUMBERED = re.compile(r"^(\d+)\. (.+)$", re.MULTILINE)
+_LOCATION_LINK = re.compile(r"https?://\S+/vitri/[A-Za-z0-9_-]+")
 
 
 class User:
@@ -60,6 +63,35 @@ class User:
             assert self.history[-1]["ask"] == "contact"
             return await self.send(replies, contact={"phone_number": phone})
         return await self.says(phone, replies)
+
+    async def share_location(
+        self, lat: float, lon: float, accuracy: float | None = None, replies: int = 1
+    ) -> list[Message]:
+        """Confirm where they are: the location key on Telegram, the link's page on Zalo."""
+        if self.platform == "telegram":
+            assert self.history[-1]["ask"] == "location"
+            place = {"latitude": lat, "longitude": lon, "horizontal_accuracy": accuracy}
+            return await self.send(replies, location=place)
+        response = await post_location(location_link(self.history[-1]), lat, lon, accuracy)
+        assert response.status_code == 200, response.text
+        return await self.replies(replies)
+
+
+def location_link(message: Message) -> str:
+    """The location page link in a bot message (Zalo)."""
+    found = _LOCATION_LINK.search(message.get("text") or "")
+    assert found, message
+    return found.group(0)
+
+
+async def post_location(
+    link: str, lat: float, lon: float, accuracy: float | None = None
+) -> httpx.Response:
+    """Open the location page, then post the position as its script does."""
+    async with httpx.AsyncClient() as http:
+        page = await http.get(link)
+        assert page.status_code == 200 and "navigator.geolocation" in page.text, page.text
+        return await http.post(link, json={"lat": lat, "lon": lon, "accuracy": accuracy})
 
 
 def options_of(message: Message, platform: str) -> list[str]:

@@ -28,6 +28,7 @@ from storage.database import Storage
 from storage.documents import Database, Document
 from tests.chat import User
 from tests.conftest import at
+from tests.test_quarantine import up_to_the_confirmation
 
 DAY = date(2026, 11, 27)
 
@@ -263,3 +264,8 @@ async def test_a_case_outside_the_officers_area_is_answered_like_a_missing_one(
     assert stored is not None and (stored.end, stored.tests) == (DAY, [])
     [entry, *_] = [e for e in await storage.audit.latest(10) if e.target == "c1"]
     assert not entry.allowed  # the refusal is still in the audit trail
+
+
+async def test_the_enrolment_summary_says_where_alerts_will_go(officer: User) -> None:
+    confirm = await up_to_the_confirmation(officer, chat_id="-1001234")  # a team's group
+    assert "🚨 Cảnh báo triệu chứng gửi về: cuộc trò chuyện có mã -1001234" in str(confirm["text"])

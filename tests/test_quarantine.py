@@ -20,8 +20,11 @@ SAME_SELFIE_AGAIN = encode(ASTRONAUT.resize((400, 400)), quality=70)
 SOMEONE_ELSE = encode(lfw_face(0), quality=92)
 
 
-async def up_to_the_confirmation(staff: User) -> dict[str, object]:
-    """A staff member answers the enrolment questions for Lê Thị Hoa; returns the summary."""
+async def up_to_the_confirmation(staff: User, chat_id: str = "") -> dict[str, object]:
+    """A staff member answers the enrolment questions for Lê Thị Hoa; returns the summary.
+
+    Alerts go to this chat, or to `chat_id` when one is typed.
+    """
     await staff.says("/enroll")
     await staff.says("Lê Thị Hoa")
     await staff.says("0987 111 222")
@@ -30,7 +33,10 @@ async def up_to_the_confirmation(staff: User) -> dict[str, object]:
     await staff.choose("Xã Tân Hà")
     await staff.choose("Hôm nay (27/11/2026)")
     await staff.choose("Đến hết 10/12/2026 (14 ngày)")
-    [confirm] = await staff.choose("Cuộc trò chuyện này")
+    if chat_id:
+        [confirm] = await staff.says(chat_id)
+    else:
+        [confirm] = await staff.choose("Cuộc trò chuyện này")
     return confirm
 
 
@@ -38,6 +44,7 @@ async def enrol(officer: User) -> tuple[str, str]:
     """Staff create case 1 for Lê Thị Hoa; returns the deep-link payload and the Zalo code."""
     confirm = await up_to_the_confirmation(officer)
     assert "Lê Thị Hoa" in str(confirm["text"]) and "0987 111 222" in str(confirm["text"])
+    assert "Cảnh báo triệu chứng gửi về: cuộc trò chuyện này" in str(confirm["text"])
     invite, qr = await officer.choose("✅ Tạo ca", 2)
     assert "ca cách ly số 1" in invite["text"] and qr["kind"] == "photo"
     link = re.search(r"\?start=(inv_[A-Za-z0-9_-]+)", invite["text"])

@@ -52,6 +52,8 @@ BACKOFF_MAX = 30.0
 TEXT_EVENT = "message.text.received"
 IMAGE_EVENT = "message.image.received"
 STICKER_EVENT = "message.sticker.received"
+# Zalo delivers no locations to bots: our own location page stores them as this event.
+PAGE_LOCATION_EVENT = "khaibao.location.page"
 
 Download = Callable[[], Awaitable[bytes]]
 
@@ -76,6 +78,12 @@ class _Attachment(_Model):
     url: str | None = None
 
 
+class _Position(_Model):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    accuracy: float | None = Field(None, ge=0)
+
+
 class _Message(_Model):
     sender: _Sender = Field(alias="from")
     chat: _Chat
@@ -86,6 +94,7 @@ class _Message(_Model):
     photo_url: str | None = None
     photo: object = None  # documented as a URL string; other shapes are ignored
     attachments: list[_Attachment] = Field(default_factory=list)
+    location: _Position | None = None  # only in our location page's events
 
     def image_url(self) -> str | None:
         """The image URL: `photo_url` in real payloads, `photo` in the docs, else `attachments`."""
@@ -237,6 +246,11 @@ class ZaloChannel:
             return replace(base, kind=Kind.PHOTO, text=message.caption or "", photo=photo)
         if event.event_name == STICKER_EVENT:
             return replace(base, kind=Kind.STICKER)
+        if event.event_name == PAGE_LOCATION_EVENT and message.location:
+            where = (message.location.latitude, message.location.longitude)
+            return replace(
+                base, kind=Kind.LOCATION, location=where, accuracy=message.location.accuracy
+            )
         return base
 
     async def send_text(
@@ -431,6 +445,22 @@ def _events(result: object) -> list[Mapping[str, object]]:
     """Events in a poll result or webhook body: one object, or (defensively) a list of them."""
     items = result if isinstance(result, list) else [result]
     return [item for item in items if isinstance(item, dict)]
+
+
+def page_location(
+    chat_id: str, user_id: str, link_id: str, where: tuple[float, float, float | None], at: datetime
+) -> Received:
+    """A position sent from our location page, as a Zalo event to store in the inbox."""
+    latitude, longitude, accuracy = where
+    message = {
+        "from": {"id": user_id},
+        "chat": {"id": chat_id, "chat_type": PRIVATE_CHAT},
+        "message_id": f"page-{link_id}",
+        "date": int(at.timestamp() * 1000),
+        "location": {"latitude": latitude, "longitude": longitude, "accuracy": accuracy},
+    }
+    event = {"event_name": PAGE_LOCATION_EVENT, "message": message}
+    return Received(Platform.ZALO, _key(_Event.model_validate(event)), user_id, event)
 
 
 def _key(event: _Event) -> str:
