@@ -31,7 +31,7 @@ from core.ports import Clock
 from core.texts import LANGUAGES, t
 from handlers.account import erase_requested
 from handlers.context import Policy, Services
-from handlers.location import LocationPolicy, link_target, use_link
+from handlers.location import link_target, use_link
 from handlers.router import Router
 from sandbox.server import Sandbox
 from scheduler.dispatch import Dispatcher
@@ -284,7 +284,7 @@ class Service:
 
     def _policy(self) -> Policy:
         settings = self.settings
-        return LocationPolicy(
+        return Policy(
             schedule=settings.schedule,
             quarantine_days=settings.quarantine_days,
             invite_ttl=timedelta(hours=settings.invite_ttl_hours),

@@ -219,6 +219,7 @@ class Case(BaseModel):
     created_at: datetime
     ended_at: datetime | None = None
     home: Home | None = None
+    proxies: list[str] = Field(default_factory=list)  # people who declare for this resident
 
 
 class Invite(BaseModel):
@@ -230,6 +231,7 @@ class Invite(BaseModel):
     expires_at: datetime
     used_at: datetime | None = None
     used_by: str = ""
+    proxy_phone: str = ""  # set: it makes its opener (with this phone) declare for the case
 
 
 class Answers(BaseModel):
@@ -285,6 +287,9 @@ class DeclaredLocation(BaseModel):
     at_home: bool | None = None  # False is a flag for staff review, never a sanction
 
 
+ERASED_PROXY = "erased"  # `declared_by` once the proxy who declared has erased their data
+
+
 class Declaration(BaseModel):
     """One health declaration; scheduled ones are unique per (case, date, slot)."""
 
@@ -305,4 +310,5 @@ class Declaration(BaseModel):
     review: Review | None = None
     ack: Ack | None = None
     location: DeclaredLocation | None = None
+    declared_by: str = ""  # the proxy's person id when someone declared for the resident
     submitted_at: datetime

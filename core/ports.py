@@ -16,6 +16,7 @@ from core.models import (
     Consent,
     Conversation,
     Declaration,
+    Home,
     InboxEntry,
     Invite,
     LabTest,
@@ -320,6 +321,22 @@ class Cases(Protocol):
 
     async def active_for_person(self, person_id: str) -> Case | None:
         """The person's active case, if any."""
+        ...
+
+    async def set_home(self, case_id: str, home: Home, first: bool = False) -> Case | None:
+        """Set the case's home; with `first`, only while it has none."""
+        ...
+
+    async def confirm_home(self, case_id: str) -> Case | None:
+        """Confirm the proposed home; None when there is none."""
+        ...
+
+    async def add_proxy(self, case_id: str, person_id: str) -> Case | None:
+        """Let a person declare for the case (once, however often it is asked)."""
+        ...
+
+    async def active_for_proxy(self, person_id: str) -> list[Case]:
+        """The active cases a person declares for, by number."""
         ...
 
     async def active(self, areas: Iterable[str] | None = None) -> list[Case]:

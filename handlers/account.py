@@ -28,7 +28,7 @@ async def show_help(ctx: Context) -> None:
 
 async def _resident_help(ctx: Context) -> None:
     """Declaration commands only for people in quarantine: nobody is sent to what they lack."""
-    declare = ctx.text("help.declare") if await ctx.active_case() else ""
+    declare = ctx.text("help.declare") if await ctx.cases_to_declare() else ""
     await ctx.say("help.resident", declare=declare)
 
 
@@ -43,11 +43,15 @@ async def show_me(ctx: Context) -> None:
     """Everything we hold about the user, and how to delete it."""
     person = await ctx.services.people.get(ctx.account.person_id) if ctx.account else None
     # Registered people always consented; the check narrows the type for what follows.
+    account = ctx.text(
+        "me.account", platform=ctx.incoming.platform.value.capitalize(), id=ctx.incoming.user_id
+    )
     if ctx.account is None or person is None or person.consent is None:
-        await ctx.say("me.unregistered")
+        await ctx.send(f"{ctx.text('me.unregistered')}\n\n{account}")
         return
     await ctx.say(
         "me.show",
+        account=account,
         name=person.name,
         phone=display_phone(person.phone),
         area=ctx.services.areas.name(person.area),

@@ -16,6 +16,7 @@ from handlers.limits import phone_failed, phone_tries_left
 from handlers.menu import show_menu
 from handlers.notices import welcome_text
 from handlers.phones import ask_for_phone, phone_answer
+from handlers.proxies import bind_proxy
 
 
 async def ask_phone(ctx: Context) -> None:
@@ -36,7 +37,8 @@ async def take_phone(ctx: Context) -> str | None:
     invite = await services.invites.find(invite_id=invite_id)
     case = await services.cases.get(invite.case_id) if invite else None
     enrolled = await services.people.get(case.person_id) if case else None
-    if invite is None or enrolled is None or phone != enrolled.phone:
+    expected = invite.proxy_phone if invite and invite.proxy_phone else enrolled and enrolled.phone
+    if invite is None or enrolled is None or phone != expected:
         go_on = await phone_failed(ctx, invite_id)
         await ctx.say("invite.phone_mismatch" if go_on else "invite.too_many_tries")
         return None if go_on else END
@@ -47,6 +49,9 @@ async def take_phone(ctx: Context) -> str | None:
     verified = ctx.incoming.kind is Kind.CONTACT  # the adapter passes only the sender's own
     if ctx.account is None:
         data = ctx.conversation.data
+        if claimed.proxy_phone:  # a proxy registers as themselves, with the phone just proven
+            data.update(phone=phone, verified=verified, phone_proven=True)
+            return "name"
         data.update(name=enrolled.name, phone=phone, area=enrolled.area, verified=verified)
         return "confirm"
     await bind_invite(ctx, claimed)
@@ -60,6 +65,9 @@ async def bind_invite(ctx: Context, invite: Invite) -> None:
     case = await services.cases.get(invite.case_id)
     if case is None:
         await ctx.say("invite.invalid")
+        return
+    if invite.proxy_phone:
+        await bind_proxy(ctx, case)
         return
     if case.person_id != account.person_id:
         await _adopt(ctx, case)

@@ -103,7 +103,8 @@ async def show_case(ctx: Context) -> None:
     declarations = await _all_declarations(ctx, case)
     recent = ctx.services.today() - timedelta(days=TABLE_DAYS - 1)
     table = [d for d in declarations if d.local_date >= recent]
-    await ctx.send(_details(ctx, case, person, table))
+    proxies = await ctx.services.people.many({*case.proxies, *(d.declared_by for d in table)})
+    await ctx.send(_details(ctx, case, person, table, proxies))
     await _show_reference(ctx, case, declarations)
     await _show_latest_selfies(ctx, [d for d in declarations if d.selfie_id])
 
@@ -160,7 +161,11 @@ async def show_photo(ctx: Context, photo_id: str | None, caption: str) -> None:
 
 
 def _details(
-    ctx: Context, case: Case, person: Person | None, declarations: list[Declaration]
+    ctx: Context,
+    case: Case,
+    person: Person | None,
+    declarations: list[Declaration],
+    proxies: dict[str, Person],
 ) -> str:
     tests = "; ".join(
         f"{ctx.text('case.' + TEST_KINDS.get(x.kind, 'test_pcr'))} {format_date(x.on)}: "
@@ -171,6 +176,8 @@ def _details(
         f"{format_date(d.local_date)} {d.slot or ctx.text('quarantine.slot_adhoc')}: "
         f"{ctx.text('quarantine.timing_' + d.timing)}, {ctx.local_time(d.submitted_at)}"
         f"{' ⚠️' if d.answers.symptomatic else ''}{' 🔍' if d.flags else ''}"
+        f"{' 📍❗' if d.location and d.location.at_home is False else ''}"
+        f"{_by_proxy(ctx, d, proxies)}"
         for d in declarations
     ]
     name, phone = name_and_phone(ctx, person)
@@ -185,8 +192,24 @@ def _details(
         start=format_date(case.start),
         end=format_date(case.end),
         tests=tests,
+        proxies=_proxies_line(ctx, case, proxies),
         table="\n".join(rows) or ctx.text("case.no_declarations"),
     )
+
+
+def _proxies_line(ctx: Context, case: Case, people: dict[str, Person]) -> str:
+    """Who may declare for the resident ("" when nobody does)."""
+    names = [people[p].name for p in case.proxies if p in people]
+    return ctx.text("proxy.proxies", names=", ".join(names)) if names else ""
+
+
+def _by_proxy(ctx: Context, declaration: Declaration, proxies: dict[str, Person]) -> str:
+    """ " (khai báo hộ: Minh)" for a declaration someone made for the resident."""
+    if not declaration.declared_by:
+        return ""
+    proxy = proxies.get(declaration.declared_by)
+    name = proxy.name if proxy else ctx.text("case.person_erased")
+    return ctx.text("proxy.table_by", name=name)
 
 
 @REGISTRY.command("missed", staff=True)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from core.areas import AreaCatalog
 from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform, choices
 from core.dates import format_moment
+from core.geo import LocationRules
 from core.imaging import NormalisedPhoto
 from core.matching import pick
 from core.models import Account, Case, Conversation
@@ -52,6 +53,8 @@ class Policy:
     invite_ttl: timedelta = timedelta(hours=72)
     remind_before: timedelta = timedelta(minutes=30)
     selfie_max_bytes: int = 10_000_000
+    location: LocationRules = field(default_factory=LocationRules)
+    page_base_url: str = ""  # where our web server serves the Zalo location page
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Context:
     staff_language: str = ""  # a staff member's who is not a registered resident
     _active_case: Case | None = None
     _active_case_known: bool = False
+    _to_declare: list[Case] | None = None
 
     @property
     def lang(self) -> str:
@@ -130,6 +134,18 @@ class Context:
             self._active_case = await self.services.cases.active_for_person(self.account.person_id)
             self._active_case_known = True
         return self._active_case
+
+    async def cases_to_declare(self) -> list[Case]:
+        """The user's own active case first, then those they declare for as a proxy."""
+        if self._to_declare is None:
+            own = await self.active_case()
+            proxied = (
+                await self.services.cases.active_for_proxy(self.account.person_id)
+                if self.account
+                else []
+            )
+            self._to_declare = [*([own] if own else []), *proxied]
+        return self._to_declare
 
     def new_id(self, purpose: str, length: int = 32) -> str:
         """An id for a record this update creates: the same when the update is run again."""

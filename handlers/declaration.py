@@ -9,7 +9,7 @@ from typing import Any
 
 from core.channel import Action, Button, ChannelError, Kind, Photo, TooLarge
 from core.imaging import NormalisedPhoto, PhotoRejected
-from core.models import Answers, Case, Declaration, OutgoingMessage
+from core.models import Answers, Case, Declaration, OutgoingMessage, Person
 from core.schedule import Placement, Timing
 from core.selfies import RETAKE_FLAGS, retake_reason
 from core.texts import window_name
@@ -25,7 +25,8 @@ REJECTIONS = {
     "too_large": "quarantine.selfie_too_large",
     "too_small": "quarantine.selfie_too_small",
 }
-MAX_RETAKES = 2  # a selfie without a clear face is asked again twice, then kept and flagged
+# A selfie without a clear face is asked again twice, then kept and flagged.
+MAX_RETAKES = 2
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,51 @@ async def start_unwell(ctx: Context) -> None:
 
 
 async def _start(ctx: Context, unwell: bool) -> None:
-    case = await ctx.active_case()
-    if case is None:
+    cases = await ctx.cases_to_declare()
+    if not cases:
         await ctx.say("quarantine.not_in_quarantine")
-        return
+    elif len(cases) == 1:
+        await _start_for(ctx, cases[0], unwell)
+    else:  # a proxy: for themselves or for whom?
+        await begin(ctx, DECLARATION, data={"unwell": unwell}, step="whom")
+
+
+async def _start_for(ctx: Context, case: Case, unwell: bool) -> bool:
+    """Begin the questions for a case; False (user told) when its window is filled already."""
     placement = await _placement(ctx, case)
     if placement.timing is Timing.ON_TIME and placement.window is None and not unwell:
         await _already_declared(ctx, case, placement)
-        return
+        return False
     first = "fever" if unwell else DECLARATION.first
     await begin(ctx, DECLARATION, data={"case": case.id, "unwell": unwell}, step=first)
+    return True
+
+
+async def ask_whom(ctx: Context) -> None:
+    """Whose declaration this is, for someone who declares for household members."""
+    cases = await ctx.cases_to_declare()
+    people = await ctx.services.people.many(c.person_id for c in cases)
+    buttons = [[Button(_whose(ctx, case, people), f"whom:{case.id}")] for case in cases]
+    await ctx.say("proxy.whom", buttons=buttons)
+
+
+def _whose(ctx: Context, case: Case, people: dict[str, Person]) -> str:
+    if ctx.account and case.person_id == ctx.account.person_id:
+        return ctx.text("proxy.myself")
+    person = people.get(case.person_id)
+    name = person.name if person else ctx.text("case.person_erased")
+    return ctx.text("proxy.for_person", name=name, number=case.number)
+
+
+async def take_whom(ctx: Context) -> str | None:
+    """Go on with the declaration of the chosen case."""
+    chosen = ctx.choice.removeprefix("whom:")
+    case = next((c for c in await ctx.cases_to_declare() if c.id == chosen), None)
+    if not ctx.choice.startswith("whom:") or case is None:
+        await ctx.choose_again()
+        return None
+    began = await _start_for(ctx, case, bool(ctx.conversation.data.get("unwell")))
+    return None if began else END  # the questions are asked already
 
 
 async def _placement(ctx: Context, case: Case) -> Placement:
@@ -90,10 +126,11 @@ async def unprompted(ctx: Context) -> None:
     with it as the selfie, and words (often a symptom: "hôm nay tôi bị ho") point to the
     unwell report. Everyone else gets the menu.
     """
-    case = await ctx.active_case()
-    if case is None:
+    cases = await ctx.cases_to_declare()
+    case = cases[0] if len(cases) == 1 else None  # a proxy of several is asked by the menu
+    if not cases:
         await show_menu(ctx)
-    elif ctx.incoming.kind is Kind.PHOTO:
+    elif ctx.incoming.kind is Kind.PHOTO and case:
         await _lone_selfie(ctx, case)
     elif ctx.incoming.kind is Kind.TEXT:
         await show_menu(ctx, lead=ctx.text("quarantine.unwell_offer"))
@@ -284,10 +321,16 @@ async def take_location(ctx: Context) -> str | None:
     return await _after_questions(ctx)
 
 
+def _symptomatic(ctx: Context) -> bool:
+    """The answers so far show symptoms: staff are paged with the first photo, retaken or not."""
+    return Answers.model_validate(ctx.conversation.data.get("answers", {})).symptomatic
+
+
 async def _case_of_flow(ctx: Context) -> Case | None:
     """The case this declaration is for, or None (user told) when it ended meanwhile."""
-    case = await ctx.active_case()
-    if case is None or case.id != ctx.conversation.data["case"]:
+    chosen = ctx.conversation.data.get("case")
+    case = next((c for c in await ctx.cases_to_declare() if c.id == chosen), None)
+    if case is None:
         await ctx.say("quarantine.not_in_quarantine")
         return None
     return case
@@ -314,7 +357,7 @@ async def _accepted_photo(ctx: Context) -> tuple[NormalisedPhoto, list[str]] | N
     if reason is None:
         return normalised, []
     retakes = int(ctx.conversation.data.get("retakes", 0))
-    if retakes < MAX_RETAKES:
+    if retakes < MAX_RETAKES and not _symptomatic(ctx):
         ctx.conversation.data["retakes"] = retakes + 1
         await ctx.say(f"quarantine.retake_{reason.value}")
         return None
@@ -361,6 +404,7 @@ async def _save(ctx: Context, case: Case, selfie: Selfie) -> None:
         flags=selfie.flags,
         checks_pending=True,
         location=await location.checked(ctx, case),
+        declared_by=_proxy_of(ctx, case),
         submitted_at=now,
     )
     page = await _page(ctx, case, declaration)
@@ -372,6 +416,12 @@ async def _save(ctx: Context, case: Case, selfie: Selfie) -> None:
         services.wake_dispatchers()
     services.check_selfie_later(stored.id)
     await _receipt(ctx, stored)
+
+
+def _proxy_of(ctx: Context, case: Case) -> str:
+    """Who declares for the resident ("" when the resident declares themselves)."""
+    assert ctx.account is not None  # only registered users reach a declaration
+    return "" if case.person_id == ctx.account.person_id else ctx.account.person_id
 
 
 async def _page(ctx: Context, case: Case, declaration: Declaration) -> list[OutgoingMessage]:
@@ -397,6 +447,8 @@ async def _receipt(ctx: Context, declaration: Declaration) -> None:
             receipt=declaration.receipt,
         )
     ]
+    if declaration.declared_by:
+        lines.append(await _declared_for(ctx, declaration))
     if declaration.answers.symptomatic:
         lines.append(ctx.text("quarantine.symptoms_advice"))
     place = location.receipt_line(ctx, declaration)
@@ -405,10 +457,19 @@ async def _receipt(ctx: Context, declaration: Declaration) -> None:
     await show_menu(ctx, lead="\n\n".join(lines))  # one message: cheap phones, busy chats
 
 
+async def _declared_for(ctx: Context, declaration: Declaration) -> str:
+    """The receipt's line naming whom a proxy declared for."""
+    case = await ctx.services.cases.get(declaration.case_id)
+    person = await ctx.services.people.get(case.person_id) if case else None
+    name = person.name if person else ctx.text("case.person_erased")
+    return ctx.text("proxy.receipt_for", name=name, number=case.number if case else "?")
+
+
 DECLARATION = Flow(
     name="declaration",
     first="any",
     steps={
+        "whom": Step(ask_whom, take_whom),
         "any": Step(ask_any, take_any),
         "fever": yes_no_step("fever", "cough", if_yes="temperature"),
         "temperature": Step(ask_temperature, take_temperature),

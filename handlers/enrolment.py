@@ -7,13 +7,11 @@ from datetime import date, timedelta
 
 from core.channel import Button
 from core.dates import format_date, parse_date
-from core.models import Case, ChatRef, Invite, Person
+from core.models import Case, ChatRef, Person
 from core.phone import display_phone
-from core.qr import qr_png
-from core.tokens import new_code, sign
 from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin
-from handlers.invites import INVITE_KIND
+from handlers.invitations import hand_out, issue_invite
 from handlers.location import enrolled_home, home_pin_step
 from handlers.notices import to_accounts, welcome_text
 from handlers.onboarding import take_name
@@ -283,29 +281,10 @@ async def _welcome_registered(ctx: Context, case: Case, person: Person) -> None:
 
 async def _send_invite(ctx: Context, case: Case, person: Person) -> None:
     """A single-use invitation: Telegram deep link, its QR code, and a code for Zalo."""
-    services = ctx.services
-    expires_at = services.clock.now() + services.policy.invite_ttl
-    draft = Invite(
-        id=ctx.new_id("invite", 12), code=new_code(), case_id=case.id, expires_at=expires_at
-    )
-    while (invite := await services.invites.add(draft)) is None:  # that code was taken
-        draft = draft.model_copy(update={"code": new_code()})
-    expires_at = invite.expires_at
-    token = sign(services.keys, INVITE_KIND, invite.id, expires_at)
-    link = await services.start_link(f"{INVITE_KIND}_{token}")
-    lines = [
-        ctx.text(
-            "invite.sent",
-            number=case.number,
-            name=person.name,
-            expires=ctx.local_time(expires_at),
-        ),
-        *([ctx.text("invite.via_telegram", link=link)] if link else []),
-        ctx.text("invite.via_zalo", code=invite.code),
-    ]
-    await ctx.send("\n".join(lines))
-    if link:
-        await ctx.reply_photo(qr_png(link), ctx.text("invite.qr_caption", number=case.number))
+    invite, link = await issue_invite(ctx, case)
+    expires = ctx.local_time(invite.expires_at)
+    intro = ctx.text("invite.sent", number=case.number, name=person.name, expires=expires)
+    await hand_out(ctx, intro, invite, link, case.number)
 
 
 ENROLMENT = Flow(

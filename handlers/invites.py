@@ -11,10 +11,9 @@ from core.tokens import CODE_PREFIX, InvalidToken, verify
 from handlers.binding import INVITE
 from handlers.context import Context
 from handlers.flow import begin
+from handlers.invitations import INVITE_KIND
 from handlers.onboarding import ONBOARDING
 from handlers.registry import REGISTRY
-
-INVITE_KIND = "inv"
 
 
 @REGISTRY.payload(f"{INVITE_KIND}_")

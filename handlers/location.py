@@ -7,16 +7,15 @@ resident gets a one-time link to a small page of ours that reads the phone's pos
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
 
 from core.channel import Ask, Button, Kind, Platform
-from core.geo import Check, LocationRules, Point, allowed_m, distance_m, parse_point
+from core.geo import Check, Point, at_home, distance_m, parse_point
 from core.models import Case, CaseStatus, Declaration, DeclaredLocation, Home
 from core.texts import decimal
 from core.tokens import InvalidToken, sign, verify
-from handlers.context import Context, Policy, Services
+from handlers.context import Context, Services
 from handlers.flow import Step
 from handlers.registry import REGISTRY
 from handlers.staff import authorize_case
@@ -24,27 +23,6 @@ from handlers.staff import authorize_case
 LINK_KIND = "vitri"
 LINK_TTL = timedelta(minutes=30)
 SKIP = "location:skip"
-
-
-@dataclass(frozen=True)
-class LocationPolicy(Policy):
-    """The quarantine rules with the location check's (to join `Policy` itself)."""
-
-    location: LocationRules = field(default_factory=LocationRules)
-    page_base_url: str = ""  # where our web server serves the Zalo location page
-
-
-@runtime_checkable
-class Homes(Protocol):
-    """The cases repository's home-position writes (to join `core.ports.Cases`)."""
-
-    async def set_home(self, case_id: str, home: Home, first: bool = False) -> Case | None:
-        """Set the case's home; with `first`, only while it has none."""
-        ...
-
-    async def confirm_home(self, case_id: str) -> Case | None:
-        """Confirm the proposed home; None when there is none."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -58,21 +36,15 @@ class LinkTarget:
     link_id: str
 
 
-def rules(services: Services) -> LocationPolicy:
-    """The location settings (defaults when the composition root gave none)."""
-    policy = services.policy
-    return policy if isinstance(policy, LocationPolicy) else LocationPolicy(policy.schedule)
-
-
-def _homes(services: Services) -> Homes:
-    cases = services.cases
-    assert isinstance(cases, Homes), "the cases repository stores home positions"
-    return cases
+async def _declaring_for(ctx: Context) -> Case | None:
+    """The case of the declaration in progress (the user's own, or one they are proxy for)."""
+    chosen = ctx.conversation.data.get("case")
+    return next((c for c in await ctx.cases_to_declare() if c.id == chosen), None)
 
 
 async def _mode(ctx: Context) -> Check:
-    case = await ctx.active_case()
-    return rules(ctx.services).location.mode_for(case.area) if case else Check.OFF
+    case = await _declaring_for(ctx)
+    return ctx.services.policy.location.mode_for(case.area) if case else Check.OFF
 
 
 def _settled(ctx: Context) -> bool:
@@ -102,7 +74,7 @@ async def _ask(ctx: Context, lead: str, mode: Check) -> None:
         text = f"{lead}\n\n{ctx.text('location.ask_telegram')}"
         await ctx.send(text, [[share], *([b] for b in skip)], Ask.LOCATION)
         # The skip key sends its label as text: accept it as the choice it stands for.
-        ctx.conversation.options, ctx.offered = skip, True
+        ctx.conversation.options = skip
         return
     link = await _new_link(ctx)
     minutes = LINK_TTL // timedelta(minutes=1)
@@ -112,9 +84,9 @@ async def _ask(ctx: Context, lead: str, mode: Check) -> None:
 
 async def _new_link(ctx: Context) -> str:
     """A one-time page link for this declaration (its id names the case by number)."""
-    case = await ctx.active_case()
+    case = await _declaring_for(ctx)
     assert case is not None  # asked only within a declaration
-    services, policy = ctx.services, rules(ctx.services)
+    services, policy = ctx.services, ctx.services.policy
     link_id = f"{case.number:08x}{ctx.new_id('location-link', 4)}"
     ctx.conversation.data["location_link"] = link_id
     token = sign(services.keys, LINK_KIND, link_id, services.clock.now() + LINK_TTL)
@@ -123,7 +95,7 @@ async def _new_link(ctx: Context) -> str:
 
 async def refused_without(ctx: Context) -> bool:
     """A selfie sent while a required position is missing: ask for the position (True)."""
-    if _settled(ctx) or await _mode(ctx) is not Check.REQUIRE:
+    if not await needed(ctx):
         return False
     await _ask(ctx, ctx.text("location.required_first"), Check.REQUIRE)
     return True
@@ -166,16 +138,16 @@ async def checked(ctx: Context, case: Case) -> DeclaredLocation | None:
     if case.home is None:
         now = ctx.services.clock.now()
         proposal = Home(lat=here.lat, lon=here.lon, source="resident", at=now)
-        await _homes(ctx.services).set_home(case.id, proposal, first=True)
+        await ctx.services.cases.set_home(case.id, proposal, first=True)
         return DeclaredLocation(lat=here.lat, lon=here.lon, accuracy=accuracy)
-    distance = distance_m(Point(case.home.lat, case.home.lon), here)
-    radius = rules(ctx.services).location.radius_m
+    home = Point(case.home.lat, case.home.lon)
+    radius = ctx.services.policy.location.radius_m
     return DeclaredLocation(
         lat=here.lat,
         lon=here.lon,
         accuracy=accuracy,
-        distance_m=round(distance),
-        at_home=distance <= allowed_m(radius, accuracy),
+        distance_m=round(distance_m(home, here)),
+        at_home=at_home(home, here, radius, accuracy),
     )
 
 
@@ -207,7 +179,7 @@ async def link_target(services: Services, token: str) -> LinkTarget | None:
     case = await services.cases.by_number(int(claim.id[:8], 16))
     if case is None or case.status is not CaseStatus.ACTIVE:
         return None
-    for account in await services.accounts.of_person(case.person_id):
+    for account in await services.accounts.of_people([case.person_id, *case.proxies]):
         conversation = await services.conversations.get(account.platform, account.user_id)
         if conversation.data.get("location_link") == claim.id:
             return LinkTarget(
@@ -277,7 +249,7 @@ async def home_command(ctx: Context) -> None:
     case = await authorize_case(ctx, "case.update", number)
     if case is None:
         return
-    homes = _homes(ctx.services)
+    homes = ctx.services.cases
     if point is not None:
         changed = await homes.set_home(case.id, _officer_home(ctx, point))
     else:

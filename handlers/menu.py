@@ -14,7 +14,7 @@ async def show_menu(ctx: Context, lead: str = "") -> None:
     declaration items first, staff their own items after the resident ones."""
     items = ["me", "language", "help"]
     buttons = [[Button(ctx.text(f"menu.{item}"), f"menu:{item}")] for item in items]
-    if await ctx.active_case():
+    if await ctx.cases_to_declare():
         buttons = [
             [Button(ctx.text("quarantine.menu_declare"), "menu:declare")],
             [Button(ctx.text("quarantine.menu_unwell"), "menu:unwell")],

@@ -100,7 +100,7 @@ async def symptom_page(
     holds back the text.
     """
     lang = await staff_language(services, case.staff_chat)
-    text = page_text(lang, services, case, person, declaration)
+    text = await page_text(lang, services, case, person, declaration)
     # Zalo shows buttons as numbers tied to a conversation; there staff type /ack instead.
     buttons = (
         [[Button(t(lang, "page.ack_button"), f"ack:{declaration.receipt}")]]
@@ -144,7 +144,7 @@ async def staff_language(services: Services, chat: ChatRef) -> str:
     return staff.language if staff else STAFF_LANGUAGE
 
 
-def page_text(
+async def page_text(
     lang: str, services: Services, case: Case, person: Person | None, declaration: Declaration
 ) -> str:
     """The page: who, where, what was declared, flags on the selfie, and who took it over."""
@@ -161,6 +161,8 @@ def page_text(
             answers=describe_answers(lang, declaration.answers),
         ),
     ]
+    if declaration.declared_by:
+        lines.append(t(lang, "proxy.page_by", name=await proxy_name(lang, services, declaration)))
     if declaration.flags:
         flags = ", ".join(t(lang, f"review.flag_{flag}") for flag in declaration.flags)
         lines.append(t(lang, "page.flagged", flags=flags))
@@ -171,3 +173,9 @@ def page_text(
         who = ack.name or t(lang, "page.someone")
         lines.append(t(lang, "page.taken", who=who, at=format_moment(ack.at, services.timezone)))
     return "\n".join(lines)
+
+
+async def proxy_name(lang: str, services: Services, declaration: Declaration) -> str:
+    """The name of whoever declared for the resident (or a note that they erased their data)."""
+    proxy = await services.people.get(declaration.declared_by)
+    return proxy.name if proxy else t(lang, "case.person_erased")

@@ -73,7 +73,8 @@ async def take_name(ctx: Context) -> str | None:
         await ctx.say("onboarding.name_invalid")
         return None
     ctx.conversation.data["name"] = name
-    return "phone"
+    # A proxy proved their phone when opening the invitation.
+    return "area" if ctx.conversation.data.get("phone_proven") else "phone"
 
 
 async def ask_phone(ctx: Context) -> None:
@@ -171,7 +172,8 @@ async def register(ctx: Context, invite: Invite | None) -> None:
     data, now, services = ctx.conversation.data, ctx.services.clock.now(), ctx.services
     consent = Consent(version=services.privacy_version, at=str(data["consent_at"]))
     name, phone, area = str(data["name"]), str(data["phone"]), str(data["area"])
-    case = await services.cases.get(invite.case_id) if invite else None
+    # An invited resident completes the record staff typed; a proxy gets a record of their own.
+    case = await services.cases.get(invite.case_id) if invite and not invite.proxy_phone else None
     if case:
         person_id = case.person_id
         await services.people.register(person_id, name, phone, area, consent)

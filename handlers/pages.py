@@ -45,7 +45,7 @@ async def _mark_page_taken(ctx: Context, case: Case, declaration: Declaration) -
         replaces=page_key(declaration),
         platform=chat.platform,
         chat_id=chat.chat_id,
-        text=page_text(lang, services, case, person, declaration),
+        text=await page_text(lang, services, case, person, declaration),
         priority=Priority.EMERGENCY,
     )
     await services.outbox.enqueue([edit])

@@ -22,8 +22,6 @@ from sandbox.zalo_api import ZaloEmulator, new_id
 log = logging.getLogger(__name__)
 
 PLATFORMS = ("telegram", "zalo")
-# The bot's default TIMEZONE; the page shows message times in it, not in the browser's zone.
-TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 @dataclass
@@ -126,7 +124,6 @@ class Control:
         self.users = users
         self.time = time
         self.poll_cap = poll_cap
-        self.timezone = TIMEZONE
         self.demo = Demo(users)
 
     def routes(self) -> list[web.RouteDef]:
@@ -233,7 +230,9 @@ class Control:
 
     async def info(self, request: web.Request) -> web.Response:
         """GET /control/info: the bot's time zone and Telegram username, for the page."""
-        return web.json_response({"timezone": self.timezone, "telegram_bot": BOT_USERNAME})
+        # The page shows message times in the bot's zone, not in the browser's.
+        zone = str(self.time.zone)
+        return web.json_response({"timezone": zone, "telegram_bot": BOT_USERNAME})
 
     async def seed_demo(self, request: web.Request) -> web.Response:
         """POST /control/demo: seed the demo staff, residents and case (again: no duplicates)."""

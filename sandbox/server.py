@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -14,6 +15,8 @@ from sandbox.state import StateFile, note_changes
 from sandbox.telegram_api import TelegramEmulator
 from sandbox.time_travel import TimeTravel
 from sandbox.zalo_api import ZaloEmulator
+
+BOT_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")  # the bot's default TIMEZONE; bot/app.py passes its own
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Telegram accepts uploads up to 50 MB; leave room for the multipart envelope.
@@ -35,7 +38,7 @@ class Sandbox:
         port: int = 0,
         poll_timeout_cap: float = 30.0,
         state_dir: Path | None = None,
-        zone: tzinfo = UTC,
+        zone: tzinfo = BOT_ZONE,
     ) -> None:
         self.port = port
         self.url = ""

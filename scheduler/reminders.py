@@ -39,7 +39,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 
-from core.channel import Platform
+from core.channel import Button, Platform
 from core.dates import format_date
 from core.models import Account, Case, OutboxEntry, OutgoingMessage, Person
 from core.phone import display_phone
@@ -50,6 +50,7 @@ from handlers.context import Policy
 from handlers.notices import STAFF_LANGUAGE, declare_button, to_accounts
 from scheduler.dispatch import Obsolete
 
+TICK_SLACK = timedelta(seconds=5)
 log = logging.getLogger(__name__)
 
 CATCH_UP = timedelta(hours=6)
@@ -240,8 +241,8 @@ def due_target(window: Window, policy: Policy) -> datetime:
 
 
 async def load_contacts(deps: ReminderDeps, cases: Iterable[Case]) -> Contacts:
-    """The people and reachable accounts of some cases, in two bulk queries."""
-    person_ids = {case.person_id for case in cases}
+    """The people (proxies too) and reachable accounts of some cases, in two bulk queries."""
+    person_ids = {p for case in cases for p in (case.person_id, *case.proxies)}
     people = await deps.people.many(person_ids)
     accounts: defaultdict[str, list[Account]] = defaultdict(list)
     for account in await deps.accounts.of_people(person_ids):
@@ -286,7 +287,9 @@ def _due(
 ) -> list[OutgoingMessage]:
     slot, day = window.slot, window.local_date
     # A late tick (after a restart) must not promise more minutes than are left.
-    minutes = min(deps.policy.remind_before, window.deadline - now) // timedelta(minutes=1)
+    # A tick a few seconds late still says "25 minutes", not "24", for 24 min 59 s.
+    left = min(deps.policy.remind_before, window.deadline - now) + TICK_SLACK
+    minutes = left // timedelta(minutes=1)
     messages = to_residents(
         contacts,
         missed,
@@ -339,26 +342,48 @@ def to_residents(
     text: Callable[[str, Case], str],
     declare_for: Window | None,
 ) -> list[OutgoingMessage]:
-    """One message per reachable account of each case's person, in the account's language.
+    """One message per reachable account of each case's person and proxies, in the account's
+    language.
 
     Messages asking to declare for a window (`declare_for`) carry the «declare now» button and
-    are skipped at send time once the case has declared for it.
+    are skipped at send time once the case has declared for it (whoever declared).
     """
     buttons = declare_button if declare_for else (lambda _: [])
     return [
         message.model_copy(update={"skip_if_declared": _window_ref(case, declare_for)})
         for case in cases
-        for message in to_accounts(
-            key(case),
-            contacts.accounts.get(case.person_id, []),
-            partial(_text_for_case, text, case),
-            buttons,
-        )
+        for message in _to_case(contacts, case, key(case), text, buttons)
     ]
+
+
+def _to_case(
+    contacts: Contacts,
+    case: Case,
+    key: str,
+    text: Callable[[str, Case], str],
+    buttons: Callable[[Account], list[list[Button]]],
+) -> list[OutgoingMessage]:
+    """The resident's messages, and each proxy's, told whom it is for."""
+    accounts = contacts.accounts
+    messages = to_accounts(
+        key, accounts.get(case.person_id, []), partial(_text_for_case, text, case), buttons
+    )
+    person = contacts.people.get(case.person_id)
+    for proxy in case.proxies:
+        for_proxy = partial(_text_for_proxy, text, case, person)
+        messages += to_accounts(f"{key}:for:{proxy}", accounts.get(proxy, []), for_proxy, buttons)
+    return messages
 
 
 def _text_for_case(text: Callable[[str, Case], str], case: Case, lang: str) -> str:
     return text(lang, case)
+
+
+def _text_for_proxy(
+    text: Callable[[str, Case], str], case: Case, person: Person | None, lang: str
+) -> str:
+    name = person.name if person else t(lang, "case.person_erased")
+    return t(lang, "proxy.reminder_for", name=name, number=case.number) + "\n" + text(lang, case)
 
 
 def _window_ref(case: Case, window: Window | None) -> str:

@@ -107,6 +107,16 @@ class CasesRepo:
         query = {"person_id": person_id, "status": CaseStatus.ACTIVE.value}
         return _case(await self._cases.find_one(query))
 
+    async def add_proxy(self, case_id: str, person_id: str) -> Case | None:
+        """Let a person declare for the case (once, however often it is asked)."""
+        return await self._change({"_id": case_id}, {"$addToSet": {"proxies": person_id}})
+
+    async def active_for_proxy(self, person_id: str) -> list[Case]:
+        """The active cases a person declares for, by number."""
+        query = {"proxies": person_id, "status": CaseStatus.ACTIVE.value}
+        cursor = self._cases.find(query).sort("number", 1)
+        return [Case.model_validate(without_id(document)) async for document in cursor]
+
     async def active(self, areas: Iterable[str] | None = None) -> list[Case]:
         """Active cases, in some areas or everywhere, by number."""
         query: dict[str, object] = {"status": CaseStatus.ACTIVE.value}

@@ -17,7 +17,7 @@ from storage.attempts import AttemptsRepo
 from storage.audit import AuditRepo
 from storage.cases import CasesRepo, InvitesRepo
 from storage.conversations import ConversationsRepo
-from storage.declarations import DeclarationsRepo
+from storage.declarations import HASH_BAND_INDEX, DeclarationsRepo
 from storage.documents import Database, Document
 from storage.embedded import EmbeddedMongo, running_server
 from storage.erasure import ErasureRepo
@@ -76,6 +76,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("staff_chat.platform", ASCENDING), ("staff_chat.chat_id", ASCENDING)]),
         IndexModel([("area", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("end", ASCENDING)]),
+        IndexModel([("proxies", ASCENDING), ("status", ASCENDING)]),
     ],
     "invites": [IndexModel("code", unique=True)],
     "fanouts": [IndexModel("at", expireAfterSeconds=int(FANOUTS_KEPT.total_seconds()))],
@@ -87,6 +88,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("needs_review", ASCENDING), ("area", ASCENDING)]),
         IndexModel([("needs_ack", ASCENDING), ("area", ASCENDING)]),
         IndexModel("checks_pending"),
+        HASH_BAND_INDEX,
     ],
 }
 

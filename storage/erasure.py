@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from core.models import Account
+from core.models import ERASED_PROXY, Account
 from storage.documents import Database
 from storage.media import media_digest
 from storage.photos import PhotoRepo
@@ -56,6 +56,7 @@ class ErasureRepo:
         await db["invites"].delete_many({"case_id": {"$in": case_ids}})
         await db["declarations"].delete_many({"case_id": {"$in": case_ids}})
         await db["cases"].delete_many({"person_id": person_id})
+        await self._erase_proxy(person_id)
         for account in accounts:
             await db["channel_accounts"].delete_one(
                 {"platform": account.platform.value, "user_id": account.user_id}
@@ -63,6 +64,16 @@ class ErasureRepo:
         await db["people"].delete_one({"_id": person_id})
         await db["erasures"].insert_one({"at": at, "erased": erased})
         return erased
+
+    async def _erase_proxy(self, person_id: str) -> None:
+        """A proxy's erasure leaves the cases they declared for without them, and no trace."""
+        db = self._db
+        served = [str(c["_id"]) async for c in db["cases"].find({"proxies": person_id})]
+        await db["declarations"].update_many(
+            {"case_id": {"$in": served}, "declared_by": person_id},
+            {"$set": {"declared_by": ERASED_PROXY}},
+        )
+        await db["cases"].update_many({"proxies": person_id}, {"$pull": {"proxies": person_id}})
 
     async def _erase_copies(self, selfies: list[str]) -> int:
         """Copies of the selfies served to Zalo (pages to staff), found by their digest."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from typing import Any
@@ -89,9 +90,20 @@ async def post_location(
 ) -> httpx.Response:
     """Open the location page, then post the position as its script does."""
     async with httpx.AsyncClient() as http:
-        page = await http.get(link)
+        page = await opened(http, link)
         assert page.status_code == 200 and "navigator.geolocation" in page.text, page.text
         return await http.post(link, json={"lat": lat, "lon": lon, "accuracy": accuracy})
+
+
+async def opened(http: httpx.AsyncClient, link: str) -> httpx.Response:
+    """The page of a link just received: the bot stores the link with the conversation right
+    after its reply, so a test (faster than any thumb) may have to ask again."""
+    for _ in range(40):
+        page = await http.get(link)
+        if page.status_code != 410:
+            break
+        await asyncio.sleep(0.05)
+    return page
 
 
 def options_of(message: Message, platform: str) -> list[str]:

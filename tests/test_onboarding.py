@@ -53,6 +53,12 @@ async def test_me_shows_the_stored_data(user: User) -> None:
     assert "Nguyễn Văn An" in me["text"] and "0912 345 678" in me["text"]
     assert "Xã Suối Dây" in me["text"] and "/xoa" in me["text"]
     assert "cập nhật tháng 11/2026" in me["text"] and "ca số" not in me["text"]
+    assert f"🆔 Mã tài khoản {user.platform.capitalize()}: {user.user_id}" in me["text"]
+
+
+async def test_me_tells_anyone_their_account_id_for_staff_rights(user: User) -> None:
+    [me] = await user.says("/toi")
+    assert "Chưa đăng ký" in me["text"] and f": {user.user_id} (cán bộ huyện" in me["text"]
 
 
 async def test_declining_consent_stores_nothing(user: User, storage: Storage) -> None:

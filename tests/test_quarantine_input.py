@@ -109,8 +109,8 @@ async def test_a_button_from_an_old_message(at_selfie_step: User) -> None:
         stale, asked_again = await at_selfie_step.choose("✅ Không có triệu chứng nào", 2)
         assert "tin nhắn cũ" in stale["text"]
         assert "chụp" in asked_again["text"]  # the current question again, not a dead end
-    else:  # on Zalo an old number is just text at this step
-        [expected] = await at_selfie_step.says("1")
+    else:  # on Zalo an old number (here «2. Có triệu chứng») is just text at this step
+        [expected] = await at_selfie_step.says("2")
         assert "Vui lòng gửi một ảnh" in expected["text"]
 
 
