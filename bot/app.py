@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -32,6 +33,7 @@ from core.texts import LANGUAGES, t
 from handlers.account import erase_requested
 from handlers.context import Policy, Services
 from handlers.location import link_target, use_link
+from handlers.notices import flagged_in_background
 from handlers.router import Router
 from sandbox.server import Sandbox
 from scheduler.dispatch import Dispatcher
@@ -251,8 +253,15 @@ class Service:
     async def _start_selfie_checks(self) -> None:
         assert self.selfies is not None
         storage = self.storage
+        assert self.router is not None
+        services = self.router.services
         self.selfie_checks = SelfieChecks(
-            storage.declarations, storage.cases, storage.photos, self.selfies.check, SELFIE_WORKERS
+            storage.declarations,
+            storage.cases,
+            storage.photos,
+            self.selfies.check,
+            SELFIE_WORKERS,
+            flagged=partial(flagged_in_background, services),
         )
         self.selfie_checks.start()
         await self.selfie_checks.recover()

@@ -100,20 +100,13 @@ async def symptom_page(
     holds back the text.
     """
     lang = await staff_language(services, case.staff_chat)
-    text = await page_text(lang, services, case, person, declaration)
-    # Zalo shows buttons as numbers tied to a conversation; there staff type /ack instead.
-    buttons = (
-        [[Button(t(lang, "page.ack_button"), f"ack:{declaration.receipt}")]]
-        if case.staff_chat.platform is Platform.TELEGRAM
-        else []
-    )
     chat = case.staff_chat
     page = OutgoingMessage(
         key=page_key(declaration),
         platform=chat.platform,
         chat_id=chat.chat_id,
-        text=text,
-        buttons=buttons,
+        text=await page_text(lang, services, case, person, declaration),
+        buttons=_ack_button(lang, case, declaration),
         priority=Priority.EMERGENCY,
     )
     if declaration.selfie_id is None:
@@ -128,6 +121,43 @@ async def symptom_page(
         }
     )
     return [page, photo]
+
+
+def _ack_button(lang: str, case: Case, declaration: Declaration) -> list[list[Button]]:
+    """The page's «I take it» button until someone has taken it.
+
+    Zalo shows buttons as numbers tied to a conversation; there staff type /ack instead.
+    """
+    if declaration.ack is not None or case.staff_chat.platform is not Platform.TELEGRAM:
+        return []
+    return [[Button(t(lang, "page.ack_button"), f"ack:{declaration.receipt}")]]
+
+
+async def update_page(services: Services, declaration: Declaration, why: str) -> None:
+    """Edit a sent page to show what changed (`why`: "taken", "flagged"); Zalo gets it anew."""
+    case = await services.cases.get(declaration.case_id)
+    if case is None or not declaration.answers.symptomatic:
+        return
+    person = await services.people.get(case.person_id)
+    lang = await staff_language(services, case.staff_chat)
+    edit = OutgoingMessage(
+        key=f"{page_key(declaration)}:{why}",
+        replaces=page_key(declaration),
+        platform=case.staff_chat.platform,
+        chat_id=case.staff_chat.chat_id,
+        text=await page_text(lang, services, case, person, declaration),
+        buttons=_ack_button(lang, case, declaration),
+        priority=Priority.EMERGENCY,
+    )
+    await services.outbox.enqueue([edit])
+    services.wake_dispatchers()
+
+
+async def flagged_in_background(services: Services, declaration_id: str) -> None:
+    """The background check flagged a selfie: its symptom page says so too."""
+    declaration = await services.declarations.get(declaration_id)
+    if declaration is not None:
+        await update_page(services, declaration, "flagged")
 
 
 def page_key(declaration: Declaration) -> str:

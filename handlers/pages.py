@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.models import Ack, Case, Declaration, OutgoingMessage, Priority
+from core.models import Ack
 from handlers.context import Context
-from handlers.notices import page_key, page_text, staff_language
+from handlers.notices import update_page
 from handlers.registry import REGISTRY
 from handlers.staff import authorize, scope
 
@@ -30,26 +30,8 @@ async def acknowledge(ctx: Context) -> None:
     if not await ctx.services.declarations.acknowledge(declaration.id, ack):
         await ctx.say("page.already", receipt=receipt)
         return
-    if case:
-        await _mark_page_taken(ctx, case, declaration.model_copy(update={"ack": ack}))
+    await update_page(ctx.services, declaration.model_copy(update={"ack": ack}), "taken")
     await ctx.say("page.acked", receipt=receipt, number=case.number if case else "?")
-
-
-async def _mark_page_taken(ctx: Context, case: Case, declaration: Declaration) -> None:
-    """Edit the page where it was sent: who took it and when, and no more button."""
-    services, chat = ctx.services, case.staff_chat
-    person = await services.people.get(case.person_id)
-    lang = await staff_language(services, chat)
-    edit = OutgoingMessage(
-        key=f"{page_key(declaration)}:taken",
-        replaces=page_key(declaration),
-        platform=chat.platform,
-        chat_id=chat.chat_id,
-        text=await page_text(lang, services, case, person, declaration),
-        priority=Priority.EMERGENCY,
-    )
-    await services.outbox.enqueue([edit])
-    services.wake_dispatchers()
 
 
 async def _list_pages(ctx: Context) -> None:

@@ -30,12 +30,14 @@ class SelfieChecks:
         photos: PhotoStore,
         check: Check,
         workers: int = 2,
+        flagged: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._declarations = declarations
         self._cases = cases
         self._photos = photos
         self._check = check
         self._workers = workers
+        self._flagged = flagged  # told the id of each declaration its check flagged
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,7 +81,11 @@ class SelfieChecks:
         earlier = await self._declarations.hashes(case.id, excluding=declaration.id)
         found = await self._check(jpeg, int(declaration.dhash, 16), case.reference_face, earlier)
         flags = sorted(flag.value for flag in found.flags)
-        await self._declarations.checked(declaration.id, found.faces, found.distance, flags)
+        stored = await self._declarations.checked(
+            declaration.id, found.faces, found.distance, flags
+        )
+        if stored and flags and self._flagged is not None:
+            await self._flagged(declaration.id)
         if found.encoding is not None and not flags and case.reference_face is None:
             await self._cases.set_reference(case.id, list(found.encoding), photo_id)
 

@@ -99,6 +99,15 @@ async def symptom_page(officer: User) -> str:
     return "\n".join(f"{m['caption']}{m['text']}" for m in (text, photo))
 
 
+async def flagged_page(officer: User, service: Service, why: str) -> str:
+    """The page once the background check flagged its selfie (Zalo: the page sent again)."""
+    assert service.selfie_checks is not None
+    await service.selfie_checks.idle()
+    [edited] = await officer.replies()
+    assert f"📷 Ảnh cần xem lại: {why}" in edited["text"]
+    return str(edited["text"])
+
+
 async def test_a_quarantine_day(
     service: Service,
     sandbox: Sandbox,
@@ -155,6 +164,7 @@ async def test_a_quarantine_day(
     assert "trễ hạn" in late["text"] and "Cán bộ y tế đã được báo" in late["text"]
     page = await symptom_page(officer)
     assert "CÓ TRIỆU CHỨNG" in page and "Nhiệt độ: 38,5 °C" in page and "Mệt mỏi" in page
+    await flagged_page(officer, service, "ảnh trùng ảnh đã gửi trước đó")
     late_receipt = re.search(r"Mã biên nhận: (\w+)", late["text"])
     assert late_receipt and f"/ack {late_receipt.group(1)}" in page
     answers = await officer.says(f"/ack {late_receipt.group(1)}", 2)
@@ -171,6 +181,7 @@ async def test_a_quarantine_day(
     assert "khai báo thêm" in extra["text"]
     unwell_page = await symptom_page(officer)
     assert "Mệt mỏi" in unwell_page and "Nhiệt độ" not in unwell_page
+    assert "/ack" in await flagged_page(officer, service, "khuôn mặt khác ảnh gốc")
 
     # Review: the re-used photo and the wrong face, each decided once.
     await service.selfie_checks.idle()  # the checks run after the receipts

@@ -30,7 +30,7 @@ from sandbox.demo import OFFICER
 from sandbox.server import Sandbox
 from storage.database import Storage
 from tests.conftest import at
-from tests.images import ASTRONAUT, encode, sample
+from tests.images import ASTRONAUT, HEAD, encode, sample
 from tests.test_browser import add_user, choose, last_bot_message, say, share_contact
 from tests.test_demo import browser, seed, seedable
 
@@ -40,6 +40,8 @@ NAME, PHONE, ADDRESS, AREA = "Lê Thị Hoa", "0987 111 222", "Số 12, ấp Tâ
 HOME = Geolocation(latitude=10.776, longitude=106.700, accuracy=20.0)
 NO_FACE = encode(sample("coffee"))
 FACE = encode(ASTRONAUT, quality=92)
+# Her second selfie: the same face, another shot (a re-sent photo would be flagged as re-used).
+ANOTHER_SHOT = encode(HEAD.resize((400, 440)), quality=90)
 ZALO_OFFICER_ID = "b2c3d4e5f6a700112233"
 
 
@@ -281,7 +283,7 @@ async def test_register_enrol_declare_and_take_the_page_over(
     clock.set(at(11, 45))  # then she feels feverish: staff are paged at once
     await report_fever(page, platform)
     await share_position(page, platform)
-    await send_photo(page, FACE)
+    await send_photo(page, ANOTHER_SHOT)
     receipt = last_bot_message(page)
     await expect(receipt).to_contain_text("Tình trạng: khai báo thêm")
     await expect(receipt).to_contain_text("Cán bộ y tế đã được báo")
