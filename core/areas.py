@@ -33,6 +33,11 @@ class AreaCatalog:
         return area.name if area else code
 
 
+def in_sentence(name: str) -> str:
+    """A place name inside a sentence: "Xã Tân Hà" → "xã Tân Hà", "Huyện Tân Châu" → "huyện…"."""
+    return name[:1].lower() + name[1:]
+
+
 def load_areas(path: Path | None = None) -> AreaCatalog:
     """Read the area file (default: Tân Châu district, Tây Ninh) and check it."""
     raw = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from core.areas import in_sentence
 from core.channel import Button, Kind
 from core.models import Account, Consent, Invite, Person
 from core.phone import display_phone
@@ -19,7 +20,7 @@ _NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
 
 async def ask_language(ctx: Context) -> None:
     """Greet and offer the languages."""
-    await ctx.say("onboarding.welcome", district=ctx.services.areas.district)
+    await ctx.say("onboarding.welcome", district=in_sentence(ctx.services.areas.district))
     await ctx.say("language.ask", buttons=language_buttons(ctx))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from core.areas import in_sentence
 from core.models import AuditEntry, Case, Role, Staff
 from core.texts import DEFAULT_LANGUAGE, LANGUAGES, catalog
 from handlers.context import Context
@@ -133,11 +134,6 @@ def _account_label(actor: str) -> str:
     return f"{kind.capitalize()} {user_id}"
 
 
-def _in_sentence(name: str) -> str:
-    """A place name inside a sentence: "Xã Tân Hà" → "xã Tân Hà"."""
-    return name[:1].lower() + name[1:]
-
-
 async def _actor(ctx: Context, actor: str, members: dict[str, Staff]) -> str:
     """Who acted: a staff member by role, name and communes; else the account or the system."""
     kind, _, user = actor.partition(":")
@@ -146,7 +142,7 @@ async def _actor(ctx: Context, actor: str, members: dict[str, Staff]) -> str:
     member = members.get(actor)
     if member is None:
         return ctx.text("audit.actor_account", account=_account_label(actor))
-    areas = ", ".join(_in_sentence(ctx.services.areas.name(code)) for code in member.areas)
+    areas = ", ".join(in_sentence(ctx.services.areas.name(code)) for code in member.areas)
     values = {
         "role": ctx.text(f"roles.{member.role.value}"),
         "areas": areas or ctx.text("staff.all_areas"),
@@ -179,7 +175,7 @@ async def _case_target(ctx: Context, target: str) -> str:
     if case is not None:
         return ctx.text("audit.target_case", number=case.number)
     area = ctx.services.areas.get(target)
-    return ctx.text("audit.target_case_in_area", area=_in_sentence(area.name)) if area else ""
+    return ctx.text("audit.target_case_in_area", area=in_sentence(area.name)) if area else ""
 
 
 async def _declaration_target(ctx: Context, target: str) -> str:

@@ -148,6 +148,7 @@ async def register(lan: Chat) -> None:
     await lan.expect(asks("contact"))
     await lan.send(contact={"phone_number": LAN_PHONE})
     await lan.press(f"area:{AREA}")
+    await lan.press("form:ba")  # she asked to be called «bà»
     await lan.press("confirm:yes")
     await lan.expect(anything)
 
