@@ -136,7 +136,7 @@ async def test_name_must_be_letters(user: User) -> None:
 async def test_unknown_command_and_sticker_get_polite_answers(user: User) -> None:
     await register(user)
     [unknown] = await user.says("/abc")
-    assert "/abc" in unknown["text"] and "/help" in unknown["text"]
+    assert "/abc" in unknown["text"] and "/trogiup" in unknown["text"]
     not_read, menu = await user.send(2, sticker=True)
     assert "chưa đọc được" in not_read["text"]
     assert "👤 Thông tin của tôi" in options_of(menu, user.platform)
