@@ -38,8 +38,9 @@ NOON = datetime(2026, 11, 27, 12, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
 async def resident_in_quarantine(
     storage: Storage, user_id: str, number: int, now: datetime
 ) -> None:
-    """A registered Telegram resident with an active case since the day before `now`."""
-    now = now - timedelta(days=1)
+    """A Telegram resident registered the day before `now`, enrolled at `now`: no window
+    before `now` was due, so no nudge for a missed one interrupts the run at any hour."""
+    enrolled, now = now, now - timedelta(days=1)
     person = Person(
         id=uuid.uuid4().hex,
         name="Nguyễn Văn An",
@@ -68,7 +69,7 @@ async def resident_in_quarantine(
             end=(now + timedelta(days=13)).date(),
             officer="bench",
             staff_chat=ChatRef(platform=Platform.TELEGRAM, chat_id="999"),
-            created_at=now,
+            created_at=enrolled,
         )
     )
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from core.models import Case
 
 
 @dataclass(frozen=True)
@@ -98,3 +102,8 @@ class Schedule:
         if missed and missed.deadline > since and (missed.local_date, missed.slot) not in declared:
             return Placement(Timing.LATE, missed)
         return Placement(Timing.ADHOC, None)
+
+
+def was_due(case: Case, window: Window) -> bool:
+    """Whether a case had to declare for a window: in quarantine that day, enrolled by then."""
+    return case.start <= window.local_date <= case.end and case.created_at < window.deadline

@@ -8,7 +8,7 @@ from core.channel import Action
 from core.dates import format_date
 from core.models import Case, Declaration, Person
 from core.phone import display_phone
-from core.schedule import Window
+from core.schedule import Window, was_due
 from handlers.context import Context
 from handlers.registry import REGISTRY
 from handlers.staff import authorize, authorize_case, scope
@@ -35,11 +35,6 @@ def name_and_phone(ctx: Context, person: Person | None) -> tuple[str, str]:
     if person is None:
         return ctx.text("case.person_erased"), "—"
     return person.name, display_phone(person.phone)
-
-
-def was_due(case: Case, window: Window) -> bool:
-    """Whether `case` had to declare for `window`: in quarantine that day, enrolled by then."""
-    return case.start <= window.local_date <= case.end and case.created_at < window.deadline
 
 
 def _slot_mark(case: Case, window: Window, declared: Declaration | None, now: datetime) -> str:

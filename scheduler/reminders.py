@@ -44,7 +44,7 @@ from core.dates import format_date
 from core.models import Account, Case, OutboxEntry, OutgoingMessage, Person
 from core.phone import display_phone
 from core.ports import Accounts, Cases, Declarations, FanoutLog, Leases, Outbox, People
-from core.schedule import Window
+from core.schedule import Window, was_due
 from core.texts import t, window_name
 from handlers.context import Policy
 from handlers.notices import STAFF_LANGUAGE, declare_button, to_accounts
@@ -218,11 +218,7 @@ async def _concerned(
 
 def covering(window: Window, active: Iterable[Case]) -> list[Case]:
     """Cases that must declare for a window: it falls in their dates and they predate it."""
-    return [
-        case
-        for case in active
-        if case.start <= window.local_date <= case.end and case.created_at < window.deadline
-    ]
+    return [case for case in active if was_due(case, window)]
 
 
 def due_start(window: Window, deps: ReminderDeps, cases: int) -> datetime:
