@@ -137,7 +137,9 @@ async def seed_residents(storage: Storage, residents: list[Chatter]) -> None:
                 end=today + timedelta(days=13),
                 staff_chat=ChatRef(platform=Platform.TELEGRAM, chat_id="-1000"),
                 officer="crash",
-                created_at=now - timedelta(days=1),
+                # Enrolled now: no earlier window was due, so no nudge adds to the transcripts
+                # (the bot runs on the real clock, at whatever hour the tests run).
+                created_at=now,
             )
         )
 
