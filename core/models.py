@@ -312,3 +312,66 @@ class Declaration(BaseModel):
     location: DeclaredLocation | None = None
     declared_by: str = ""  # the proxy's person id when someone declared for the resident
     submitted_at: datetime
+
+
+class OrgKind(StrEnum):
+    """What an organisation with checkpoints is."""
+
+    COMPANY = "company"
+    AGENCY = "agency"
+    MARKET = "market"
+    CLINIC = "clinic"
+    SCHOOL = "school"
+    COMMUNE_OFFICE = "commune_office"
+
+
+class Organisation(BaseModel):
+    """A company, agency, market… whose places have QR checkpoints."""
+
+    id: str  # 12 hex digits: checkpoint tokens carry ids of this size
+    name: str
+    kind: OrgKind = OrgKind.COMPANY
+    area: str
+    retired: bool = False
+    created_by: str
+    created_at: datetime
+
+
+class CheckpointKind(StrEnum):
+    """The kind of place a checkpoint's QR code hangs at."""
+
+    GATE = "gate"
+    ZONE = "zone"
+    TEAM = "team"
+    BUS = "bus"
+    CANTEEN = "canteen"
+    DORMITORY = "dormitory"
+    OFFICE = "office"
+    STALL_ROW = "stall_row"
+    OTHER = "other"
+
+
+class Checkpoint(BaseModel):
+    """A place people scan in and out of; `version` moves on when its posters are revoked."""
+
+    id: str  # 12 hex digits, signed into the QR token
+    org_id: str
+    kind: CheckpointKind
+    name: str
+    area: str
+    code: str  # the short code Zalo users type (KBxxxxxxxx)
+    version: int = 0
+    retired: bool = False
+    created_by: str
+    created_at: datetime
+
+
+class Visit(BaseModel):
+    """One person's stay at a checkpoint: scanned in, and out (or closed automatically)."""
+
+    id: str
+    person_id: str
+    checkpoint_id: str
+    in_at: datetime
+    out_at: datetime | None = None
+    closed: str = ""  # how it ended: "scan", "elsewhere" (scanned in elsewhere), "timeout"

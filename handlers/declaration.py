@@ -246,7 +246,7 @@ async def _after_questions(ctx: Context) -> str:
     kept = ctx.conversation.data.get("selfie")
     if kept is None:
         return "selfie"
-    if await location.needed(ctx):
+    if await location.still_to_offer(ctx):  # the selfie came first: the position last
         return "location"
     case = await _case_of_flow(ctx)
     if case is not None:
@@ -314,7 +314,7 @@ async def take_extra(ctx: Context) -> str | None:
 
 
 async def take_location(ctx: Context) -> str | None:
-    """The position the commune requires, after a selfie sent first."""
+    """The position (or its skip), after a selfie sent first."""
     if not await location.answered(ctx):
         await location.ask_alone(ctx)
         return None

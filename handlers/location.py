@@ -63,8 +63,8 @@ async def ask_with_selfie(ctx: Context, question: str) -> None:
 
 
 async def ask_alone(ctx: Context) -> None:
-    """Only the location (the selfie came first and the commune requires a position)."""
-    await _ask(ctx, ctx.text("location.required_after"), Check.REQUIRE)
+    """Only the location, the last step when the selfie came first (skippable unless required)."""
+    await _ask(ctx, ctx.text("location.required_after"), await _mode(ctx))
 
 
 async def _ask(ctx: Context, lead: str, mode: Check) -> None:
@@ -104,6 +104,11 @@ async def refused_without(ctx: Context) -> bool:
 async def needed(ctx: Context) -> bool:
     """The commune requires a position and none was given yet."""
     return not _settled(ctx) and await _mode(ctx) is Check.REQUIRE
+
+
+async def still_to_offer(ctx: Context) -> bool:
+    """The commune checks positions and this declaration has none yet (nor a skip)."""
+    return not _settled(ctx) and await _mode(ctx) is not Check.OFF
 
 
 async def answered(ctx: Context) -> bool:

@@ -41,13 +41,22 @@ async def declarations(storage: Storage) -> list[dict[str, Any]]:
     return [d async for d in storage.db["declarations"].find()]
 
 
+async def no_symptoms_then_skip_the_position(resident: User) -> dict[str, Any]:
+    """After a selfie sent first: no symptoms, then skip the position; returns the receipt."""
+    await resident.choose(NO_SYMPTOMS)
+    [receipt] = await resident.says("Bỏ qua")
+    return receipt
+
+
 async def test_a_lone_selfie_in_a_window_starts_the_declaration_with_it(
     resident: User, clock: FixedClock, storage: Storage
 ) -> None:
     clock.set(at(12, 0))
     [question] = await resident.photo(SELFIE)
     assert NO_SYMPTOMS in options_of(question, resident.platform)
-    [receipt] = await resident.choose(NO_SYMPTOMS)  # not asked for the selfie again
+    [where] = await resident.choose(NO_SYMPTOMS)  # not asked for the selfie again
+    assert "xác nhận nơi đang ở" in where["text"]  # the position comes last, skippable
+    [receipt] = await resident.says("Bỏ qua")
     assert "buổi trưa, hạn 13 giờ" in receipt["text"] and "đúng hạn" in receipt["text"]
     [declaration] = await declarations(storage)
     [photo] = [p async for p in storage.db["selfies"].find()]
@@ -70,7 +79,7 @@ async def test_a_lone_selfie_outside_the_windows_offers_an_extra_declaration(
 
     await resident.photo(SELFIE)
     await resident.choose("Có")
-    [receipt] = await resident.choose(NO_SYMPTOMS)
+    receipt = await no_symptoms_then_skip_the_position(resident)
     assert "khai báo thêm" in receipt["text"]
     [declaration] = await declarations(storage)
     assert (declaration["slot"], declaration["timing"]) == (None, "adhoc")
@@ -163,7 +172,7 @@ async def test_a_lone_unclear_selfie_is_asked_again_before_the_questions(
     assert "Chưa thấy rõ khuôn mặt" in retake["text"]
     [question] = await resident.photo(SELFIE)
     assert NO_SYMPTOMS in options_of(question, resident.platform)
-    [receipt] = await resident.choose(NO_SYMPTOMS)
+    receipt = await no_symptoms_then_skip_the_position(resident)
     assert "đúng hạn" in receipt["text"]
     [declaration] = await declarations(storage)
     assert declaration["flags"] == []
@@ -214,7 +223,7 @@ async def test_a_photo_another_resident_sent_in_the_last_14_days_is_flagged(
     await other_case_declared(storage, encode(ASTRONAUT.resize((400, 400)), quality=70), days_ago)
     clock.set(at(12, 0))
     await resident.photo(SELFIE)
-    await resident.choose(NO_SYMPTOMS)
+    await no_symptoms_then_skip_the_position(resident)
     assert service.selfie_checks is not None
     await service.selfie_checks.idle()
     mine = await storage.db["declarations"].find_one({"case_id": {"$ne": "other-case"}})
