@@ -9,6 +9,7 @@ from core.dates import format_date
 from core.models import Case, Declaration, Person
 from core.phone import display_phone
 from core.schedule import Window, was_due
+from core.texts import window_name
 from handlers.context import Context
 from handlers.registry import REGISTRY
 from handlers.staff import authorize, authorize_case, scope
@@ -219,10 +220,11 @@ async def list_missed(ctx: Context) -> None:
     missed = await missed_cases(ctx, window, scope(staff))
     day = format_date(window.local_date)
     if not missed:
-        await ctx.say("missed.none", slot=window.slot, date=day)
+        await ctx.say("missed.none", slot=window_name(ctx.lang, window.slot), date=day)
         return
     people = await ctx.services.people.many(c.person_id for c in missed)
-    lines = [ctx.text("missed.title", slot=window.slot, date=day, count=len(missed))]
+    slot = window_name(ctx.lang, window.slot)
+    lines = [ctx.text("missed.title", slot=slot, date=day, count=len(missed))]
     for case in missed:
         name, phone = name_and_phone(ctx, people.get(case.person_id))
         lines.append(ctx.text("missed.line", number=case.number, name=name, phone=phone))
@@ -238,7 +240,7 @@ async def _closed_window(ctx: Context) -> Window | None:
     if window is None:
         await ctx.say("missed.usage")
     elif window.deadline > now:
-        await ctx.say("missed.not_yet", slot=window.slot)
+        await ctx.say("missed.not_yet", slot=window_name(ctx.lang, window.slot))
         return None
     return window
 

@@ -453,7 +453,7 @@ def _summary_text(window: Window, cases: list[Case], people: dict[str, Person]) 
     title = t(
         STAFF_LANGUAGE,
         "summary.title",
-        slot=window.slot,
+        slot=window_name(STAFF_LANGUAGE, window.slot),
         date=format_date(window.local_date),
         count=len(cases),
     )

@@ -262,7 +262,8 @@ def reminders(lang: str, *kinds: str) -> list[str]:
 
 def summary(slot: str, *numbers: int) -> str:
     """The staff summary of a window listing these cases."""
-    title = t("vi", "summary.title", slot=slot, date="27/11/2026", count=len(numbers))
+    window = window_name("vi", slot)
+    title = t("vi", "summary.title", slot=window, date="27/11/2026", count=len(numbers))
     lines = [
         t("vi", "summary.line", number=n, name=NAMES[n], phone=display_phone(f"+8490{n:07d}"))
         for n in numbers

@@ -92,7 +92,7 @@ async def test_missed_and_the_case_list_count_only_windows_that_were_due(
     )
     [missed] = await officer.says("/missed")
     assert missed["text"].splitlines() == [
-        "⏰ Buổi 08:00 ngày 27/11/2026: 1 người chưa khai báo",
+        "⏰ Khai báo buổi sáng, hạn 8 giờ, ngày 27/11/2026: 1 người chưa khai báo",
         "• #1 Người thứ 1 — 0900 000 001",
     ]
     clock.set(at(11, 30))
