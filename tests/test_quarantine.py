@@ -148,7 +148,10 @@ async def test_a_quarantine_day(
     clock.set(at(19, 0))
     await service.tick()
     [summary] = await officer.replies()
-    assert "hết hạn khai báo buổi tối, hạn 19 giờ" in summary["text"] and "Lê Thị Hoa" in summary["text"]
+    assert (
+        "hết hạn khai báo buổi tối, hạn 19 giờ" in summary["text"]
+        and "Lê Thị Hoa" in summary["text"]
+    )
     assert "0987 111 222" in summary["text"]
     [nudge] = await resident.replies()
     assert "chưa có khai báo sức khỏe buổi tối, hạn 19 giờ" in nudge["text"]
