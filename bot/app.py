@@ -23,13 +23,15 @@ from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel, page_location
 from bot.config import Settings
 from bot.selfies import SelfiePool
-from bot.web import LocationPage, Position, build_web_app
+from bot.web import FindLanding, Landing, LocationPage, Position, build_web_app
 from core.areas import load_areas
 from core.channel import Accept, ChannelError, Incoming, Outbound, Platform
+from core.checkpoints import read_checkpoint_token, start_payload, verify_checkpoint
 from core.clock import SystemClock
 from core.models import ChatRef, InboxEntry
 from core.ports import Clock
 from core.texts import LANGUAGES, t
+from core.tokens import InvalidToken
 from handlers.account import erase_requested
 from handlers.context import Policy, Services
 from handlers.location import link_target, use_link
@@ -209,7 +211,7 @@ class Service:
             lease=timedelta(seconds=settings.update_lease_seconds),
         )
         await self.inbox.start()
-        app = build_web_app(self.storage.media, self.health, self._location_page())
+        app = build_web_app(self.storage.media, self.health, self._location_page(), self._landing())
         if settings.bot_mode == "webhook":
             for channel in self.channels:
                 channel.add_webhook_route(
@@ -290,6 +292,28 @@ class Service:
             return True
 
         return LocationPage(language, submit)
+
+    def _landing(self) -> FindLanding:
+        """A poster's QR token → what its landing page shows (None: forged, revoked, retired)."""
+        assert self.router is not None
+        services, storage = self.router.services, self.storage
+
+        async def find(token: str) -> Landing | None:
+            now = self.clock.now()
+            try:
+                claim = read_checkpoint_token(services.keys, token, now)
+                checkpoint = await storage.checkpoints.get(claim.id)
+                if checkpoint is None:
+                    return None
+                verify_checkpoint(services.keys, token, checkpoint, now)
+            except InvalidToken:
+                return None
+            org = await storage.orgs.get(checkpoint.org_id)
+            place = f"{checkpoint.name} — {org.name}" if org else checkpoint.name
+            link = await services.start_link(start_payload(token))
+            return Landing(place, link, checkpoint.code)
+
+        return find
 
     def _policy(self) -> Policy:
         settings = self.settings

@@ -1,4 +1,7 @@
-"""`python -m bot [run]` starts the service; `python -m bot staff ...` manages staff roles."""
+"""`python -m bot [run]` starts the service; `staff`, `org` and `checkpoint` set things up.
+
+Each command works beside a running bot: it uses the bot's embedded database when one runs.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,34 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
+import httpx
 from pydantic import ValidationError
 
 from bot.config import Settings, describe_error
 from bot.logs import setup_logging
-from core.areas import load_areas
+from core.areas import AreaCatalog, load_areas
 from core.channel import Platform
+from core.checkpoints import (
+    checkpoint_link,
+    checkpoint_token,
+    landing_url,
+    qr_target,
+    start_payload,
+)
 from core.clock import SystemClock
-from core.models import Role, Staff
+from core.matching import fold
+from core.models import Checkpoint, CheckpointKind, Organisation, OrgKind, Role, Staff
+from core.posters import PosterItem, poster_pdf, poster_png
+from core.tokens import new_code, new_id
+from sandbox.telegram_api import BOT_USERNAME as SANDBOX_BOT_USERNAME
 from storage.database import Storage, open_database
+
+Command = Callable[[Storage, Settings, argparse.Namespace, str], Awaitable[str]]
+TELEGRAM_API = "https://api.telegram.org"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,28 +56,70 @@ def parser() -> argparse.ArgumentParser:
     remove = staff.add_parser("remove", help="take a staff role away")
     remove.add_argument("--platform", required=True, choices=[p.value for p in Platform])
     remove.add_argument("--user-id", required=True)
+    _org_parser(commands)
+    _checkpoint_parser(commands)
     return root
 
 
-async def staff_command(settings: Settings, args: argparse.Namespace) -> str:
-    """Run one `staff` action against the configured (or running embedded) database."""
+def _org_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    orgs = commands.add_parser("org", help="manage organisations").add_subparsers(
+        dest="action", required=True
+    )
+    add = orgs.add_parser("add", help="add an organisation; prints its id on the last line")
+    add.add_argument("--name", required=True)
+    add.add_argument("--area", required=True, help="the commune's code or name")
+    add.add_argument("--kind", default=OrgKind.COMPANY.value, choices=[k.value for k in OrgKind])
+    listing = orgs.add_parser("list", help="list organisations")
+    listing.add_argument("--area", help="the commune's code or name")
+
+
+def _checkpoint_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    checkpoints = commands.add_parser("checkpoint", help="manage QR checkpoints")
+    actions = checkpoints.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a checkpoint; prints its id on the last line")
+    add.add_argument("--org", required=True, help="organisation id")
+    add.add_argument("--kind", required=True, choices=[k.value for k in CheckpointKind])
+    add.add_argument("--name", required=True)
+    add.add_argument("--area", help="the commune's code or name (default: the organisation's)")
+    listing = actions.add_parser("list", help="list checkpoints")
+    listing.add_argument("--org", help="organisation id")
+    for action, help_text in [
+        ("revoke", "invalidate its printed posters (print new ones)"),
+        ("retire", "take it out of use for good"),
+    ]:
+        actions.add_parser(action, help=help_text).add_argument("id", help="checkpoint id")
+    poster = actions.add_parser("poster", help="write the A4 poster(s) as PDF or PNG")
+    poster.add_argument("id", nargs="?", help="checkpoint id")
+    poster.add_argument("--org", help="every live checkpoint of this organisation (PDF)")
+    poster.add_argument("--out", required=True, type=Path, help="FILE.pdf or FILE.png")
+    poster.add_argument("--lang", default="vi", choices=["vi", "en"])
+
+
+async def run_command(settings: Settings, args: argparse.Namespace, command: Command) -> str:
+    """Run one command against the configured (or running embedded) database."""
     uri = settings.mongodb_uri.get_secret_value() if settings.mongodb_uri else None
     async with open_database(uri, settings.mongodb_db, settings.data_dir, reuse_running=True) as db:
         storage = Storage.over(db, SystemClock())
         await storage.ensure_indexes()
-        actor = f"cli:{getpass.getuser()}"
-        if args.action == "add":
-            return await _add(storage, settings, args, actor)
-        if args.action == "remove":
-            removed = await storage.staff.remove(Platform(args.platform), args.user_id)
-            target = f"{args.platform}:{args.user_id}"
-            await storage.audit.append(actor, "staff.remove", removed, target=target)
-            return f"removed {target}" if removed else f"{target} is not staff"
-        rows = [
-            f"{s.platform.value}\t{s.user_id}\t{s.role.value}\t{','.join(s.areas) or '*'}"
-            for s in await storage.staff.all()
-        ]
-        return "\n".join(["platform\tuser_id\trole\tareas", *rows])
+        return await command(storage, settings, args, f"cli:{getpass.getuser()}")
+
+
+async def staff_command(
+    storage: Storage, settings: Settings, args: argparse.Namespace, actor: str
+) -> str:
+    """One `staff` action."""
+    if args.action == "add":
+        return await _add(storage, settings, args, actor)
+    if args.action == "remove":
+        removed = await storage.staff.remove(Platform(args.platform), args.user_id)
+        target = f"{args.platform}:{args.user_id}"
+        await storage.audit.append(actor, "staff.remove", removed, target=target)
+        return f"removed {target}" if removed else f"{target} is not staff"
+    rows = [
+        f"{s.platform.value}\t{s.user_id}\t{s.role.value}\t{','.join(s.areas) or '*'}"
+        for s in await storage.staff.all()
+    ]
+    return "\n".join(["platform\tuser_id\trole\tareas", *rows])
 
 
 async def _add(storage: Storage, settings: Settings, args: argparse.Namespace, actor: str) -> str:
@@ -91,6 +153,184 @@ async def _add(storage: Storage, settings: Settings, args: argparse.Namespace, a
     return f"{target} is now {role.value}"
 
 
+def resolve_area(areas: AreaCatalog, typed: str) -> str:
+    """A commune's code from its code or its name, ignoring case and diacritics ("tan ha")."""
+    wanted = fold(typed)
+    found = [
+        area.code
+        for area in areas.areas
+        if typed == area.code or wanted == fold(area.name) or fold(area.name).endswith(f" {wanted}")
+    ]
+    if len(found) != 1:
+        known = ", ".join(f"{a.code} ({a.name})" for a in areas.areas)
+        raise SystemExit(f"unknown or ambiguous area {typed!r}; known: {known}")
+    return found[0]
+
+
+def _typed_name(text: str) -> str:
+    """A name as typed in a terminal, with its accents composed (NFC) and no outer spaces."""
+    name = unicodedata.normalize("NFC", text).strip()
+    if not name:
+        raise SystemExit("--name must not be empty")
+    return name
+
+
+async def org_command(
+    storage: Storage, settings: Settings, args: argparse.Namespace, actor: str
+) -> str:
+    """One `org` action."""
+    areas = load_areas(settings.areas_file)
+    if args.action == "list":
+        area = resolve_area(areas, args.area) if args.area else None
+        rows = [
+            f"{o.id}\t{o.kind.value}\t{o.area}\t{'retired' if o.retired else 'live'}\t{o.name}"
+            for o in await storage.orgs.list(area)
+        ]
+        return "\n".join(["id\tkind\tarea\tstatus\tname", *rows])
+    org = Organisation(
+        id=new_id(),
+        name=_typed_name(args.name),
+        kind=OrgKind(args.kind),
+        area=resolve_area(areas, args.area),
+        created_by=actor,
+        created_at=SystemClock().now(),
+    )
+    await storage.orgs.add(org)
+    details = {"name": org.name, "kind": org.kind.value, "area": org.area}
+    await storage.audit.append(actor, "org.add", True, target=org.id, details=details)
+    return f"{org.name} ({org.kind.value}, {areas.name(org.area)})\n{org.id}"
+
+
+async def checkpoint_command(
+    storage: Storage, settings: Settings, args: argparse.Namespace, actor: str
+) -> str:
+    """One `checkpoint` action."""
+    if args.action == "add":
+        return await _add_checkpoint(storage, settings, args, actor)
+    if args.action == "poster":
+        return await _posters(storage, settings, args)
+    if args.action in ("revoke", "retire"):
+        return await _withdraw(storage, args.action, args.id, actor)
+    listed = await (
+        storage.checkpoints.of_org(args.org) if args.org else storage.checkpoints.list()
+    )
+    rows = [
+        f"{c.id}\t{c.org_id}\t{c.kind.value}\t{c.code}\t{c.version}\t"
+        f"{'retired' if c.retired else 'live'}\t{c.name}"
+        for c in listed
+    ]
+    return "\n".join(["id\torg\tkind\tcode\tversion\tstatus\tname", *rows])
+
+
+async def _withdraw(storage: Storage, action: str, checkpoint_id: str, actor: str) -> str:
+    """Revoke a checkpoint's printed posters (new ones must be printed) or retire it."""
+    repo = storage.checkpoints
+    changed = await (
+        repo.revoke(checkpoint_id) if action == "revoke" else repo.retire(checkpoint_id)
+    )
+    await storage.audit.append(actor, f"checkpoint.{action}", changed is not None, checkpoint_id)
+    if changed is None:
+        raise SystemExit(f"no live checkpoint {checkpoint_id!r}")
+    if action == "revoke":
+        return f"revoked the posters of {changed.name}: print new ones (version {changed.version})"
+    return f"retired {changed.name}: its posters no longer work"
+
+
+async def _live_org(storage: Storage, org_id: str) -> Organisation:
+    org = await storage.orgs.get(org_id)
+    if org is None or org.retired:
+        raise SystemExit(f"no live organisation {org_id!r} (see `python -m bot org list`)")
+    return org
+
+
+async def _add_checkpoint(
+    storage: Storage, settings: Settings, args: argparse.Namespace, actor: str
+) -> str:
+    org = await _live_org(storage, args.org)
+    area = resolve_area(load_areas(settings.areas_file), args.area) if args.area else org.area
+    draft = Checkpoint(
+        id=new_id(),
+        org_id=org.id,
+        kind=CheckpointKind(args.kind),
+        name=_typed_name(args.name),
+        area=area,
+        code=new_code(),
+        created_by=actor,
+        created_at=SystemClock().now(),
+    )
+    checkpoint = await storage.checkpoints.add(draft)
+    details = {"org": org.id, "kind": checkpoint.kind.value, "name": checkpoint.name}
+    await storage.audit.append(actor, "checkpoint.add", True, target=checkpoint.id, details=details)
+    token = checkpoint_token(settings.keyring(), checkpoint)
+    username = await _bot_username(settings)
+    telegram = checkpoint_link(username, token) if username else f"/start {start_payload(token)}"
+    lines = [
+        f"{checkpoint.name} ({checkpoint.kind.value}) of {org.name}",
+        f"Telegram: {telegram}",
+        f"Zalo: send the code {checkpoint.code} to the bot",
+        *([f"QR page: {landing_url(base, token)}"] if (base := settings.public_base_url) else []),
+        checkpoint.id,
+    ]
+    return "\n".join(lines)
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    """The Telegram bot's username (asked with getMe); None when Telegram cannot tell."""
+    if settings.telegram_bot_token is None:
+        return SANDBOX_BOT_USERNAME if settings.sandbox else None
+    base = settings.telegram_api_base or TELEGRAM_API
+    url = f"{base.rstrip('/')}/bot{settings.telegram_bot_token.get_secret_value()}/getMe"
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(url)
+        return str(response.json()["result"]["username"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+async def _posters(storage: Storage, settings: Settings, args: argparse.Namespace) -> str:
+    if bool(args.id) == bool(args.org):
+        raise SystemExit("give a checkpoint id or --org ID")
+    if args.org:
+        checkpoints = [c for c in await storage.checkpoints.of_org(args.org) if not c.retired]
+    else:
+        checkpoint = await storage.checkpoints.get(args.id)
+        checkpoints = [checkpoint] if checkpoint and not checkpoint.retired else []
+    if not checkpoints:
+        raise SystemExit("no live checkpoint to print")
+    suffix = args.out.suffix.lower()
+    if suffix not in (".pdf", ".png") or (suffix == ".png" and len(checkpoints) > 1):
+        raise SystemExit("--out must be FILE.pdf, or FILE.png for one checkpoint")
+    items = await _poster_items(storage, settings, checkpoints)
+    poster = poster_pdf(items, args.lang) if suffix == ".pdf" else poster_png(items[0], args.lang)
+    args.out.write_bytes(poster)
+    return f"wrote {len(items)} poster(s) to {args.out}"
+
+
+async def _poster_items(
+    storage: Storage, settings: Settings, checkpoints: list[Checkpoint]
+) -> list[PosterItem]:
+    areas, keys = load_areas(settings.areas_file), settings.keyring()
+    username = await _bot_username(settings)
+    if username is None and not settings.public_base_url:
+        raise SystemExit("set PUBLIC_BASE_URL or a reachable TELEGRAM_BOT_TOKEN to print posters")
+    items = []
+    for checkpoint in checkpoints:
+        org = await _live_org(storage, checkpoint.org_id)
+        target = qr_target(
+            checkpoint_token(keys, checkpoint), settings.public_base_url, username or ""
+        )
+        items.append(PosterItem(org, checkpoint, areas.name(checkpoint.area), target))
+    return items
+
+
+COMMANDS: dict[str, Command] = {
+    "staff": staff_command,
+    "org": org_command,
+    "checkpoint": checkpoint_command,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, load settings, run the command."""
     args = parser().parse_args(argv)
@@ -100,10 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe_error(error), file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
-    if args.command == "staff":
-        print(asyncio.run(staff_command(settings, args)))
+    command = COMMANDS.get(args.command)
+    if command:
+        print(asyncio.run(run_command(settings, args, command)))
         return 0
-    from bot.app import run  # staff commands need not load aiogram
+    from bot.app import run  # set-up commands need not load aiogram
 
     asyncio.run(run(settings))
     return 0

@@ -1,4 +1,5 @@
-"""Our web server: health check, media for Zalo, the Zalo location page, and the webhooks."""
+"""Our web server: health check, media for Zalo, the Zalo location page, the checkpoints' QR
+landing page, and the webhooks."""
 
 from __future__ import annotations
 
@@ -27,8 +28,23 @@ class LocationPage:
     submit: Callable[[str, Position], Awaitable[bool]]
 
 
+@dataclass(frozen=True)
+class Landing:
+    """A checkpoint as its QR landing page shows it: where, the Telegram link, the Zalo code."""
+
+    place: str
+    telegram_link: str | None
+    code: str
+
+
+FindLanding = Callable[[str], Awaitable[Landing | None]]  # a QR token → its checkpoint, if valid
+
+
 def build_web_app(
-    media: MediaStore, health: HealthCheck, location: LocationPage | None = None
+    media: MediaStore,
+    health: HealthCheck,
+    location: LocationPage | None = None,
+    landing: FindLanding | None = None,
 ) -> web.Application:
     """The aiohttp application; channels add their webhook routes to it."""
     app = web.Application(client_max_size=2 * 1024 * 1024)
@@ -48,7 +64,44 @@ def build_web_app(
     app.router.add_get("/media/{token}", serve_media)
     if location is not None:
         add_location_page(app, location)
+    if landing is not None:
+        add_landing_page(app, landing)
     return app
+
+
+def add_landing_page(app: web.Application, find: FindLanding) -> None:
+    """GET /q/<token>: what a phone's camera opens from a poster — open Telegram, or the code
+    to send on Zalo (which gives bots no deep links)."""
+
+    async def show(request: web.Request) -> web.Response:
+        found = await find(request.match_info["token"])
+        nonce = secrets.token_urlsafe(12)
+        if found is None:
+            body = _shell(DEFAULT_LANGUAGE, nonce, _paragraph("landing.invalid"), "landing.title")
+            return _page_response(body, nonce, 410)
+        return _page_response(_landing_page(found, nonce), nonce, 200)
+
+    app.router.add_get("/q/{token}", show)
+
+
+def _paragraph(key: str, **values: object) -> str:
+    return f"<p>{html.escape(t(DEFAULT_LANGUAGE, key, **values))}</p>"
+
+
+def _landing_page(found: Landing, nonce: str) -> str:
+    telegram = (
+        f'<p><a class="button" href="{html.escape(found.telegram_link)}">'
+        f"{html.escape(t(DEFAULT_LANGUAGE, 'landing.telegram'))}</a></p>"
+        if found.telegram_link
+        else ""
+    )
+    content = (
+        f"<h2>{html.escape(found.place)}</h2>{telegram}"
+        + _paragraph("landing.zalo", code=found.code)
+        + f'<p class="code">{html.escape(found.code)}</p>'
+        + _paragraph("landing.scan_again")
+    )
+    return _shell(DEFAULT_LANGUAGE, nonce, content, "landing.title")
 
 
 def add_location_page(app: web.Application, page: LocationPage) -> None:
@@ -101,8 +154,10 @@ def _page_response(body: str, nonce: str, status: int) -> web.Response:
     return web.Response(text=body, content_type="text/html", status=status, headers=headers)
 
 
-def _shell(lang: str, nonce: str, content: str, script: str = "") -> str:
-    title = html.escape(t(lang, "location.page_title"))
+def _shell(
+    lang: str, nonce: str, content: str, title_key: str = "location.page_title", script: str = ""
+) -> str:
+    title = html.escape(t(lang, title_key))
     return f"""<!doctype html>
 <html lang="{html.escape(lang)}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -111,6 +166,9 @@ def _shell(lang: str, nonce: str, content: str, script: str = "") -> str:
 body{{font-family:system-ui,sans-serif;margin:0;padding:24px;max-width:32rem;line-height:1.5}}
 button{{font-size:1.2rem;padding:14px 20px;width:100%;border-radius:10px;border:0;
 background:#0068ff;color:#fff}} button:disabled{{background:#8aa8d8}}
+a.button{{display:block;text-align:center;font-size:1.2rem;padding:14px 20px;border-radius:10px;
+background:#229ed9;color:#fff;text-decoration:none}}
+.code{{font-size:2.2rem;font-weight:700;letter-spacing:.1em;text-align:center}}
 #status{{margin-top:16px;font-weight:600}}
 </style></head><body><h1>{title}</h1>{content}{script}</body></html>"""
 
@@ -148,4 +206,4 @@ button.addEventListener("click", () => {{
     {{enableHighAccuracy: true, timeout: 20000, maximumAge: 0}});
 }});
 </script>"""
-    return _shell(lang, nonce, content, script)
+    return _shell(lang, nonce, content, script=script)

@@ -373,5 +373,6 @@ class Visit(BaseModel):
     person_id: str
     checkpoint_id: str
     in_at: datetime
+    due_at: datetime  # closed automatically at this time if still open (the kind's maximum)
     out_at: datetime | None = None
     closed: str = ""  # how it ended: "scan", "elsewhere" (scanned in elsewhere), "timeout"

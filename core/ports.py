@@ -13,6 +13,7 @@ from core.models import (
     AuditEntry,
     Case,
     ChatRef,
+    Checkpoint,
     Consent,
     Conversation,
     Declaration,
@@ -20,12 +21,14 @@ from core.models import (
     InboxEntry,
     Invite,
     LabTest,
+    Organisation,
     OutboxEntry,
     OutgoingMessage,
     Person,
     Priority,
     Review,
     Staff,
+    Visit,
 )
 
 
@@ -54,6 +57,10 @@ class InboxQueue(Protocol):
 
     async def stale(self, now: datetime) -> list[InboxEntry]:
         """Unfinished updates whose lease has run out, in arrival order."""
+        ...
+
+    async def held_elsewhere(self, holder: str) -> set[tuple[str, str]]:
+        """The (platform, user) of unfinished updates another process holds (or held)."""
         ...
 
     async def take_over(self, key: str, holder: str, until: datetime, now: datetime) -> bool:
@@ -469,4 +476,95 @@ class Erasure(Protocol):
 
     async def requested(self) -> list[str]:
         """People whose erasure waits (for their case to end)."""
+        ...
+
+
+class Organisations(Protocol):
+    """Organisations whose places have QR checkpoints."""
+
+    async def add(self, org: Organisation) -> Organisation:
+        """Store a new organisation: the stored one (the same on a re-run)."""
+        ...
+
+    async def get(self, record_id: str) -> Organisation | None:
+        """An organisation by id."""
+        ...
+
+    async def list(self, area: str | None = None) -> list[Organisation]:
+        """Organisations of one area (None: all), by name."""
+        ...
+
+    async def rename(self, record_id: str, name: str) -> Organisation | None:
+        """Rename a live organisation; None when it is unknown or retired."""
+        ...
+
+    async def retire(self, record_id: str) -> Organisation | None:
+        """Take an organisation out of use; None when unknown."""
+        ...
+
+
+class Checkpoints(Protocol):
+    """QR checkpoints; each has a unique short code and a version its posters carry."""
+
+    async def add(self, checkpoint: Checkpoint) -> Checkpoint:
+        """Store a new checkpoint with a free code: the stored one (the same on a re-run)."""
+        ...
+
+    async def get(self, record_id: str) -> Checkpoint | None:
+        """A checkpoint by id."""
+        ...
+
+    async def by_code(self, code: str) -> Checkpoint | None:
+        """A checkpoint by its short code."""
+        ...
+
+    async def of_org(self, org_id: str) -> list[Checkpoint]:
+        """An organisation's checkpoints, by name."""
+        ...
+
+    async def list(self, area: str | None = None) -> list[Checkpoint]:
+        """Checkpoints of one area (None: all), by name."""
+        ...
+
+    async def rename(self, record_id: str, name: str) -> Checkpoint | None:
+        """Rename a live checkpoint; None when it is unknown or retired."""
+        ...
+
+    async def retire(self, record_id: str) -> Checkpoint | None:
+        """Take a checkpoint out of use (its posters stop working); None when unknown."""
+        ...
+
+    async def revoke(self, checkpoint_id: str) -> Checkpoint | None:
+        """Invalidate a live checkpoint's printed posters (its version moves on)."""
+        ...
+
+
+class Visits(Protocol):
+    """Visits to checkpoints; queries use only indexed fields, callers filter the rest."""
+
+    async def check_in(self, visit: Visit) -> Visit | None:
+        """Store a new visit: the stored one (the same on a re-run), None when the person
+        still has another open visit."""
+        ...
+
+    async def open_visit(self, person_id: str) -> Visit | None:
+        """The person's visit not checked out yet, if any."""
+        ...
+
+    async def close(self, visit_id: str, at: datetime, how: str) -> Visit | None:
+        """Check an open visit out: the closed visit, None when it was closed already."""
+        ...
+
+    async def of_person(self, person_id: str, since: datetime) -> list[Visit]:
+        """The person's visits that began at `since` or later, oldest first."""
+        ...
+
+    async def at_checkpoint(
+        self, checkpoint_id: str, start: datetime, end: datetime, longest: timedelta
+    ) -> list[Visit]:
+        """The visits of a checkpoint that may overlap [start, end), none lasting over `longest`."""
+        ...
+
+    async def overdue(self, before: datetime, limit: int = 500) -> list[Visit]:
+        """Open visits due to close automatically before `before`, at most `limit`."""
         ...

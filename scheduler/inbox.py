@@ -63,6 +63,10 @@ class InboxWorker:
         self._in_flight = in_flight
         self._lease = lease
         self._queues: dict[User, deque[InboxEntry]] = {}  # users with work queued or running
+        # Users whose earlier updates a dead process still holds: their new ones wait here,
+        # so that a user's updates run in the order they were sent, even across a crash.
+        self._waiting_for_earlier: set[User] = set()
+        self._parked: dict[User, list[InboxEntry]] = {}
         self._ready: asyncio.Queue[User] = asyncio.Queue()  # users whose next update may start
         self._held: set[str] = set()
         self._running: set[str] = set()
@@ -101,7 +105,7 @@ class InboxWorker:
             give_up=lambda: not self._accepting,
         )
         if added:
-            self._queue(entry)
+            self._queue_in_order(entry)
         else:
             log.info("duplicate update ignored", extra={"update": entry.key})
 
@@ -117,7 +121,25 @@ class InboxWorker:
                 taken += 1
         if taken:
             log.info("took over unfinished updates", extra={"count": taken})
+        await self._unpark()
         return taken
+
+    def _queue_in_order(self, entry: InboxEntry) -> None:
+        """Queue a new update, or park it while its user's earlier ones are held elsewhere."""
+        user = (entry.platform.value, entry.user_id)
+        if user not in self._waiting_for_earlier:
+            self._queue(entry)
+            return
+        self._held.add(entry.key)  # our lease: renewed, and not taken over by us meanwhile
+        self._nothing_held.clear()
+        self._parked.setdefault(user, []).append(entry)
+
+    async def _unpark(self) -> None:
+        """Queue the parked updates of users no longer waiting for earlier ones."""
+        self._waiting_for_earlier = await self._inbox.held_elsewhere(self._holder)
+        for user in [u for u in self._parked if u not in self._waiting_for_earlier]:
+            for entry in self._parked.pop(user):
+                self._queue(entry)
 
     async def idle(self) -> None:
         """Wait until nothing is queued or running here (tests and benchmarks)."""

@@ -16,6 +16,7 @@ from core.ports import Clock
 from storage.attempts import AttemptsRepo
 from storage.audit import AuditRepo
 from storage.cases import CasesRepo, InvitesRepo
+from storage.checkpoints import CheckpointsRepo, OrganisationsRepo
 from storage.conversations import ConversationsRepo
 from storage.declarations import HASH_BAND_INDEX, DeclarationsRepo
 from storage.documents import Database, Document
@@ -29,6 +30,7 @@ from storage.outbox import OutboxRepo
 from storage.people import AccountsRepo, PeopleRepo
 from storage.photos import PhotoRepo
 from storage.staff import StaffRepo
+from storage.visits import VISIT_INDEXES, VisitsRepo
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("proxies", ASCENDING), ("status", ASCENDING)]),
     ],
     "invites": [IndexModel("code", unique=True)],
+    "orgs": [IndexModel("area")],
+    "checkpoints": [IndexModel("code", unique=True), IndexModel("org_id"), IndexModel("area")],
     "fanouts": [IndexModel("at", expireAfterSeconds=int(FANOUTS_KEPT.total_seconds()))],
     "declarations": [
         IndexModel([("case_id", ASCENDING), ("slot_key", ASCENDING)], unique=True),
@@ -90,6 +94,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("checks_pending"),
         HASH_BAND_INDEX,
     ],
+    "visits": VISIT_INDEXES,
 }
 
 
@@ -111,9 +116,12 @@ class Storage:
     photos: PhotoRepo
     cases: CasesRepo
     invites: InvitesRepo
+    orgs: OrganisationsRepo
+    checkpoints: CheckpointsRepo
     declarations: DeclarationsRepo
     fanouts: FanoutRepo
     erasure: ErasureRepo
+    visits: VisitsRepo
 
     @classmethod
     def over(cls, db: Database, clock: Clock) -> Storage:
@@ -135,9 +143,12 @@ class Storage:
             photos=photos,
             cases=CasesRepo(db),
             invites=InvitesRepo(db),
+            orgs=OrganisationsRepo(db),
+            checkpoints=CheckpointsRepo(db),
             declarations=DeclarationsRepo(db, outbox),
             fanouts=FanoutRepo(db, clock),
             erasure=ErasureRepo(db, photos),
+            visits=VisitsRepo(db),
         )
 
     async def ensure_indexes(self) -> None:

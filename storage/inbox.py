@@ -65,6 +65,15 @@ class InboxRepo:
             for document in found
         ]
 
+    async def held_elsewhere(self, holder: str) -> set[tuple[str, str]]:
+        """The (platform, user) of unfinished updates another process holds (or held)."""
+        cursor = self._inbox.find({"status": NEW}, {"platform": 1, "user_id": 1, "holder": 1})
+        return {
+            (str(document["platform"]), str(document["user_id"]))
+            async for document in cursor
+            if document.get("holder") != holder
+        }
+
     async def take_over(self, key: str, holder: str, until: datetime, now: datetime) -> bool:
         """Hold a stale update; False when another process took it first."""
         result = await self._inbox.update_one(

@@ -23,9 +23,12 @@ async def test_a_killed_bot_loses_no_update_and_gives_no_receipt_for_unsaved_dat
     # Telegram keeps every update until a later getUpdates acknowledges it. Zalo's getUpdates
     # hands an event out once, with nothing to acknowledge: the one in the response a killed
     # process was reading is gone with it (webhook mode, where Zalo retries, would keep it).
-    assert outcome.lost["telegram"] == 0, outcome.line()
-    assert outcome.lost["zalo"] <= 1, outcome.line()
+    # When that one was a resident's answer, their declaration is left without a receipt.
+    no_receipt = set(outcome.without_receipt)
+    zalo_short = {who for who in no_receipt if who.startswith("zalo:")}
+    assert outcome.lost["telegram"] == 0 and no_receipt == zalo_short, outcome.without_receipt
+    # (The one loss may show both ways: a message short and a declaration without receipt.)
+    assert max(outcome.lost["zalo"], len(zalo_short)) <= 1, outcome.line()
     assert outcome.twice <= IN_FLIGHT * 2, outcome.line()  # a re-run answers again, once
-    assert not outcome.without_receipt  # every resident got the receipt of their declaration
-    assert len(set(outcome.receipts)) == 10
+    assert len(set(outcome.receipts)) == 10 - len(zalo_short)
     assert outcome.unsaved_receipts == []

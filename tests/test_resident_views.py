@@ -18,12 +18,13 @@ async def test_me_shows_the_case_its_end_and_todays_declarations(
     payload, code = await enrol(officer)
     await open_invite(resident, payload, code)
     clock.set(at(12, 5))
-    await declare_without_symptoms(resident, SELFIE)
+    receipt = await declare_without_symptoms(resident, SELFIE)
+    assert "Đã nhận khai báo" in str(receipt["text"]), receipt
     clock.set(at(12, 40))
     [me] = await resident.says("/toi")
     text = me["text"]
     assert "ca số 1, đến hết ngày 10/12/2026" in text and "0987 111 222" in text
-    assert "✅ buổi trưa, hạn 13 giờ: đã khai báo lúc 12:05" in text
+    assert "✅ buổi trưa, hạn 13 giờ: đã khai báo lúc 12:05" in text, text
     assert "▫️ buổi tối, hạn 19 giờ: chưa đến giờ" in text
     assert "buổi sáng" not in text  # closed before the case was enrolled: never due
     clock.set(at(20, 0, day=28))
