@@ -19,7 +19,7 @@ from handlers.staff import describe_role
 
 async def show_help(ctx: Context) -> None:
     """The command list: staff commands for staff, resident ones (or how to register)."""
-    staff = await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id)
+    staff = await ctx.staff_member()
     if staff:
         await describe_role(ctx, staff)
     if ctx.account or not staff:

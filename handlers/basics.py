@@ -26,7 +26,7 @@ async def start(ctx: Context) -> None:
         if not payload:
             await ctx.say("onboarding.already")
             await show_menu(ctx)
-    elif staff := await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id):
+    elif staff := await ctx.staff_member():
         await describe_role(ctx, staff)  # staff work from their menu; no resident sign-up
     else:
         await begin(ctx, ONBOARDING)

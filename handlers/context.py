@@ -15,7 +15,7 @@ from core.dates import format_moment
 from core.geo import LocationRules
 from core.imaging import NormalisedPhoto
 from core.matching import pick
-from core.models import Account, Case, Conversation
+from core.models import Account, Case, Conversation, Staff
 from core.ports import (
     Accounts,
     Attempts,
@@ -108,6 +108,8 @@ class Context:
     _active_case: Case | None = None
     _active_case_known: bool = False
     _to_declare: list[Case] | None = None
+    _staff: Staff | None = None
+    _staff_known: bool = False
 
     @property
     def lang(self) -> str:
@@ -134,6 +136,14 @@ class Context:
             self._active_case = await self.services.cases.active_for_person(self.account.person_id)
             self._active_case_known = True
         return self._active_case
+
+    async def staff_member(self) -> Staff | None:
+        """The user's staff record, if any (looked up once per update)."""
+        if not self._staff_known:
+            incoming = self.incoming
+            self._staff = await self.services.staff.get(incoming.platform, incoming.user_id)
+            self._staff_known = True
+        return self._staff
 
     async def cases_to_declare(self) -> list[Case]:
         """The user's own active case first, then those they declare for as a proxy."""

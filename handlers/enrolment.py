@@ -75,7 +75,7 @@ async def take_address(ctx: Context) -> str | None:
 
 async def ask_area(ctx: Context) -> None:
     """The communes this staff member covers."""
-    staff = await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id)
+    staff = await ctx.staff_member()
     covered = scope(staff) if staff else []
     areas = [a for a in ctx.services.areas.areas if covered is None or a.code in covered]
     buttons = [Button(area.name, f"area:{area.code}") for area in areas]

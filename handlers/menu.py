@@ -20,7 +20,7 @@ async def show_menu(ctx: Context, lead: str = "") -> None:
             [Button(ctx.text("quarantine.menu_unwell"), "menu:unwell")],
             *buttons,
         ]
-    if await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id):
+    if await ctx.staff_member():
         buttons += staff_buttons(ctx)
     title = ctx.text("menu.title")
     await ctx.send(f"{lead}\n\n{title}" if lead else title, buttons)

@@ -35,7 +35,7 @@ async def _next_item(ctx: Context, staff: Staff) -> tuple[Declaration, int] | No
 
 async def ask_review(ctx: Context) -> None:
     """Show the next flagged selfie beside the reference one, with the decision buttons."""
-    staff = await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id)
+    staff = await ctx.staff_member()
     if not may(staff, "review.decide"):
         await authorize(ctx, "review.decide")  # refuses, and records the attempt
         finish(ctx)

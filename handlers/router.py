@@ -69,10 +69,11 @@ class Router:
         if account_ and account_.blocked:  # writing to us again means they unblocked the bot
             account_.blocked = False
             await services.accounts.unblock(*who)
-        # Staff who are not residents have their language on their staff record.
-        member = await services.staff.get(*who) if account_ is None else None
-        language = member.language if member else ""
-        return Context(incoming, out, services, account_, conversation, staff_language=language)
+        ctx = Context(incoming, out, services, account_, conversation)
+        if account_ is None:  # staff who are not residents keep their language on their record
+            member = await ctx.staff_member()
+            ctx.staff_language = member.language if member else ""
+        return ctx
 
     async def _allowed_here(self, ctx: Context) -> bool:
         """In a group chat only staff, and only with what is meant for groups."""
@@ -89,7 +90,7 @@ class Router:
         )
         if not meant_for_groups:
             return False
-        return await ctx.services.staff.get(incoming.platform, incoming.user_id) is not None
+        return await ctx.staff_member() is not None
 
     async def _route(self, ctx: Context) -> None:
         if ctx.incoming.kind is Kind.BUTTON:

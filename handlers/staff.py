@@ -54,7 +54,7 @@ async def _audited_check(
     ctx: Context, permission: str, area: str | None, subject: str
 ) -> tuple[Staff | None, bool]:
     """The staff member and whether they may; the attempt is audited (strangers throttled)."""
-    staff = await ctx.services.staff.get(ctx.incoming.platform, ctx.incoming.user_id)
+    staff = await ctx.staff_member()
     allowed = may(staff, permission, area)
     target = subject or area or ""
     if staff is None:  # a stranger: repeated tries must not flood the audit trail

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -148,25 +149,41 @@ def at(hour: int, minute: int = 0, day: int = 27) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=LOCAL)
 
 
+@asynccontextmanager
+async def staff_user(
+    storage: Storage,
+    clock: FixedClock,
+    sandbox: Sandbox,
+    platform: str,
+    user_id: str,
+    role: Role,
+    areas: tuple[str, ...] = ("tan-ha",),
+    name: str = "Cán bộ Trạm y tế",
+) -> AsyncIterator[User]:
+    """A staff member with this role (over Xã Tân Hà by default), chatting on `platform`."""
+    await storage.staff.add(
+        Staff(
+            platform=Platform(platform),
+            user_id=user_id,
+            role=role,
+            areas=list(areas),
+            added_by="test",
+            added_at=clock.now(),
+        )
+    )
+    staff = User(sandbox.url, platform, user_id, name=name)
+    yield staff
+    await staff.aclose()
+
+
 @pytest.fixture
 async def officer(
     sandbox: Sandbox, service: Service, storage: Storage, platform: str, clock: FixedClock
 ) -> AsyncIterator[User]:
     """A commune health officer of Xã Tân Hà, chatting with the bot on the same platform."""
     user_id = "200002" if platform == "telegram" else "b2c3d4e5f6a700112233"
-    await storage.staff.add(
-        Staff(
-            platform=Platform(platform),
-            user_id=user_id,
-            role=Role.HEALTH_OFFICER,
-            areas=["tan-ha"],
-            added_by="test",
-            added_at=clock.now(),
-        )
-    )
-    staff = User(sandbox.url, platform, user_id, name="Cán bộ Trạm y tế")
-    yield staff
-    await staff.aclose()
+    async with staff_user(storage, clock, sandbox, platform, user_id, Role.HEALTH_OFFICER) as staff:
+        yield staff
 
 
 @pytest.fixture
@@ -175,16 +192,7 @@ async def colleague(
 ) -> AsyncIterator[User]:
     """A second staff member of Xã Tân Hà (commune staff), on the same platform."""
     user_id = "200003" if platform == "telegram" else "b2c3d4e5f6a799"
-    await storage.staff.add(
-        Staff(
-            platform=Platform(platform),
-            user_id=user_id,
-            role=Role.COMMUNE_STAFF,
-            areas=["tan-ha"],
-            added_by="test",
-            added_at=clock.now(),
-        )
-    )
-    staff = User(sandbox.url, platform, user_id, name="Cán bộ xã")
-    yield staff
-    await staff.aclose()
+    async with staff_user(
+        storage, clock, sandbox, platform, user_id, Role.COMMUNE_STAFF, name="Cán bộ xã"
+    ) as staff:
+        yield staff

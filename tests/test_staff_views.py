@@ -10,13 +10,12 @@ import pytest
 from PIL import Image
 
 from bot.app import Service
-from core.channel import Platform
 from core.clock import FixedClock
-from core.models import Account, Answers, Case, Consent, Declaration, Person, Review, Role, Staff
+from core.models import Account, Answers, Case, Consent, Declaration, Person, Review, Role
 from sandbox.server import Sandbox
 from storage.database import Storage
 from tests.chat import User
-from tests.conftest import at
+from tests.conftest import at, staff_user
 from tests.images import encode
 from tests.test_casework import DAY, a_case, a_flagged_declaration, chat_of
 
@@ -168,18 +167,10 @@ async def admin(
 ) -> AsyncIterator[User]:
     """A district administrator, who may read the audit trail, on the test's platform."""
     user_id = "300004" if platform == "telegram" else "c3d4e5f6a7b800112233"
-    await storage.staff.add(
-        Staff(
-            platform=Platform(platform),
-            user_id=user_id,
-            role=Role.DISTRICT_ADMIN,
-            added_by="test",
-            added_at=clock.now(),
-        )
-    )
-    staff = User(sandbox.url, platform, user_id, name="Quản trị viên")
-    yield staff
-    await staff.aclose()
+    async with staff_user(
+        storage, clock, sandbox, platform, user_id, Role.DISTRICT_ADMIN, (), "Quản trị viên"
+    ) as staff:
+        yield staff
 
 
 async def name_the_account(storage: Storage, user: User, name: str, language: str = "vi") -> None:
