@@ -38,6 +38,7 @@ from handlers.location import link_target, use_link
 from handlers.notices import flagged_in_background
 from handlers.router import Router
 from sandbox.server import Sandbox
+from scheduler.checkouts import close_overdue
 from scheduler.dispatch import Dispatcher
 from scheduler.inbox import InboxWorker
 from scheduler.jobs import Job, build_scheduler
@@ -65,6 +66,7 @@ COMMANDS_MENU = {
 TICK_EVERY = timedelta(seconds=30)
 SELFIE_RECOVERY_EVERY = timedelta(minutes=2)
 ERASURE_EVERY = timedelta(minutes=5)
+CHECKOUT_EVERY = timedelta(minutes=1)
 ERASURE_LEASE = "erasure"
 SELFIE_WORKERS = 2  # one per core; dlib blocks a whole process per face
 DRAIN_GRACE = 10.0  # seconds the updates in flight get to finish at shutdown
@@ -239,6 +241,7 @@ class Service:
             Job("quarantine", TICK_EVERY, self.tick),
             Job("selfie-checks", SELFIE_RECOVERY_EVERY, self.selfie_checks.recover),
             Job("erasure", ERASURE_EVERY, self.erase_requested),
+            Job("check-outs", CHECKOUT_EVERY, self.close_overdue_visits),
         ]
 
     async def erase_requested(self) -> None:
@@ -251,6 +254,10 @@ class Service:
             await erase_requested(self.router.services)
         finally:
             await leases.release(ERASURE_LEASE, self.holder)
+
+    async def close_overdue_visits(self) -> None:
+        """Close the visits past their kind's longest stay (12 h; a bus trip 3 h)."""
+        await close_overdue(self.storage.visits, self.clock.now())
 
     async def _start_selfie_checks(self) -> None:
         assert self.selfies is not None
@@ -325,6 +332,8 @@ class Service:
             selfie_max_bytes=int(settings.selfie_max_mb * 1_000_000),
             location=settings.location_rules,
             page_base_url=settings.base_url,
+            visits=settings.visit_rules,
+            poster_base_url=settings.public_base_url or "",
         )
 
     async def _services(self) -> Services:
@@ -351,6 +360,10 @@ class Service:
             erasure=storage.erasure,
             outbox=storage.outbox,
             photos=storage.photos,
+            orgs=storage.orgs,
+            checkpoints=storage.checkpoints,
+            visits=storage.visits,
+            daily_checks=storage.daily_checks,
             areas=load_areas(settings.areas_file),
             clock=self.clock,
             policy=self._policy(),

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.channel import Platform
+from core.checkpoints import VisitRules
 from core.geo import Check, LocationRules, parse_areas
 from core.schedule import Schedule, parse_deadlines
 from core.tokens import Keyring
@@ -69,6 +70,8 @@ class Settings(BaseSettings):
     location_check: Check = Check.ASK
     location_check_areas: str = ""
     location_radius_m: float = Field(100.0, ge=10, le=5000)
+    visit_max_hours: float = Field(12.0, gt=0, le=48)
+    bus_trip_max_hours: float = Field(3.0, gt=0, le=24)
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -185,6 +188,14 @@ class Settings(BaseSettings):
         """Whether and how residents confirm where they are, per commune."""
         return LocationRules(
             self.location_check, parse_areas(self.location_check_areas), self.location_radius_m
+        )
+
+    @property
+    def visit_rules(self) -> VisitRules:
+        """When open visits close by themselves (VISIT_MAX_HOURS, BUS_TRIP_MAX_HOURS)."""
+        return VisitRules(
+            longest=timedelta(hours=self.visit_max_hours),
+            bus_trip=timedelta(hours=self.bus_trip_max_hours),
         )
 
     def keyring(self) -> Keyring:

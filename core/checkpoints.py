@@ -7,13 +7,32 @@ Tokens never expire for now (per-shift or per-trip tokens will carry an expiry).
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from core.models import Checkpoint
+from core.models import Checkpoint, CheckpointKind
 from core.tokens import Claim, InvalidToken, Keyring, sign, verify
 
 CHECKPOINT_KIND = "cp"  # also the `/start` payload's prefix: "cp_<token>"
 LANDING_PATH = "/q/"
+# A checkpoint's token inside what a QR code holds: our landing page or a Telegram link.
+_TOKEN_IN_QR = re.compile(
+    rf"(?:{LANDING_PATH}|[?&]start={CHECKPOINT_KIND}_)([A-Za-z0-9_-]{{20,64}})"
+)
+
+
+@dataclass(frozen=True)
+class VisitRules:
+    """How long a visit may stay open, and what counts as one scan."""
+
+    longest: timedelta = timedelta(hours=12)  # closed automatically after this
+    bus_trip: timedelta = timedelta(hours=3)  # a shuttle bus trip is shorter
+    double_tap: timedelta = timedelta(minutes=1)  # a second scan this soon repeats the first
+
+    def due(self, kind: CheckpointKind, at: datetime) -> datetime:
+        """When a visit that began `at` closes by itself."""
+        return at + (self.bus_trip if kind is CheckpointKind.BUS else self.longest)
 
 
 def checkpoint_token(keys: Keyring, checkpoint: Checkpoint) -> str:
@@ -61,3 +80,9 @@ def verify_checkpoint(keys: Keyring, token: str, checkpoint: Checkpoint, now: da
         raise InvalidToken("retired")
     if claim.version != checkpoint.version:
         raise InvalidToken("revoked")
+
+
+def token_in_qr(text: str) -> str | None:
+    """The checkpoint token in a decoded QR text (a poster's URL), if it holds one."""
+    found = _TOKEN_IN_QR.search(text)
+    return found.group(1) if found else None

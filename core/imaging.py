@@ -52,7 +52,7 @@ def normalise_photo(
     """Decode an untrusted JPEG/PNG/WEBP safely and re-encode it; raise PhotoRejected."""
     if len(data) > max_bytes:
         raise PhotoRejected("too_large")
-    image = _flatten_to_rgb(_decode(data, max_side=max_side, max_pixels=max_pixels))
+    image = _flatten_to_rgb(decode_image(data, max_side=max_side, max_pixels=max_pixels))
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     if min(image.size) < min_side:
         raise PhotoRejected("too_small")
@@ -95,8 +95,9 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def _decode(data: bytes, *, max_side: int, max_pixels: int) -> Image.Image:
-    """Verify the whole file, then decode it upright (EXIF orientation applied).
+def decode_image(data: bytes, *, max_side: int, max_pixels: int) -> Image.Image:
+    """Verify an untrusted file whole, then decode it upright (EXIF orientation applied);
+    raise PhotoRejected.
 
     A JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still covers `max_side`:
     normalising a 12 MP photo took 130 ms instead of 370 ms.

@@ -97,6 +97,7 @@ class Staff(BaseModel):
     user_id: str
     role: Role
     areas: list[str] = Field(default_factory=list)
+    orgs: list[str] = Field(default_factory=list)  # an org_manager's organisations
     language: str = "vi"  # for staff who are not also registered residents
     added_by: str
     added_at: datetime
@@ -375,4 +376,33 @@ class Visit(BaseModel):
     in_at: datetime
     due_at: datetime  # closed automatically at this time if still open (the kind's maximum)
     out_at: datetime | None = None
-    closed: str = ""  # how it ended: "scan", "elsewhere" (scanned in elsewhere), "timeout"
+    closed: str = ""  # a VisitEnd once it has ended
+    closed_by: str = ""  # the scan that closed it, to recognise that scan run again
+
+
+class VisitEnd(StrEnum):
+    """How a visit was closed."""
+
+    SCAN = "scan"  # scanned out at the same checkpoint
+    ELSEWHERE = "elsewhere"  # scanned in at another checkpoint
+    TIMEOUT = "timeout"  # closed automatically at its kind's longest stay
+
+
+DAILY_NOTICE_PREFIX = "daily:"  # outbox keys of the notices about a daily declaration
+
+
+class DailyCheck(BaseModel):
+    """A worker's or visitor's health declaration for one day, asked at their first scan."""
+
+    person_id: str
+    day: date
+    symptoms: bool
+    contact: bool  # close contact with a case in the last 14 days
+    travel: bool  # came from another province in the last 14 days
+    checkpoint_id: str
+    at: datetime
+
+    @property
+    def worrying(self) -> bool:
+        """Any "yes": the organisation's manager and the commune's staff are told."""
+        return self.symptoms or self.contact or self.travel

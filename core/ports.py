@@ -16,6 +16,7 @@ from core.models import (
     Checkpoint,
     Consent,
     Conversation,
+    DailyCheck,
     Declaration,
     Home,
     InboxEntry,
@@ -551,8 +552,9 @@ class Visits(Protocol):
         """The person's visit not checked out yet, if any."""
         ...
 
-    async def close(self, visit_id: str, at: datetime, how: str) -> Visit | None:
-        """Check an open visit out: the closed visit, None when it was closed already."""
+    async def close(self, visit_id: str, at: datetime, how: str, by: str = "") -> Visit | None:
+        """Check an open visit out (`by`: the scan that did): the closed visit, None when it
+        was closed already."""
         ...
 
     async def of_person(self, person_id: str, since: datetime) -> list[Visit]:
@@ -567,4 +569,16 @@ class Visits(Protocol):
 
     async def overdue(self, before: datetime, limit: int = 500) -> list[Visit]:
         """Open visits due to close automatically before `before`, at most `limit`."""
+        ...
+
+
+class DailyChecks(Protocol):
+    """Workers' and visitors' daily health declarations, one per person and day."""
+
+    async def add(self, check: DailyCheck) -> bool:
+        """Store a day's declaration; False when that person already declared that day."""
+        ...
+
+    async def get(self, person_id: str, day: date) -> DailyCheck | None:
+        """A person's declaration for one day."""
         ...

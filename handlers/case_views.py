@@ -12,7 +12,8 @@ from core.schedule import Window, was_due
 from core.texts import window_name
 from handlers.context import Context
 from handlers.registry import REGISTRY
-from handlers.staff import authorize, authorize_case, scope
+from handlers.rights import scope
+from handlers.staff import authorize, authorize_case
 
 TABLE_DAYS = 3
 TEST_KINDS = {"nhanh": "test_rapid", "rapid": "test_rapid", "pcr": "test_pcr"}

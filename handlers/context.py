@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from core.areas import AreaCatalog
 from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform, choices
+from core.checkpoints import VisitRules
 from core.dates import format_moment
 from core.geo import LocationRules
 from core.imaging import NormalisedPhoto
@@ -21,15 +22,19 @@ from core.ports import (
     Attempts,
     AuditLog,
     Cases,
+    Checkpoints,
     Clock,
     Conversations,
+    DailyChecks,
     Declarations,
     Erasure,
     Invites,
+    Organisations,
     Outbox,
     People,
     PhotoStore,
     StaffDirectory,
+    Visits,
 )
 from core.schedule import Schedule
 from core.texts import DEFAULT_LANGUAGE, t, voice
@@ -55,6 +60,8 @@ class Policy:
     selfie_max_bytes: int = 10_000_000
     location: LocationRules = field(default_factory=LocationRules)
     page_base_url: str = ""  # where our web server serves the Zalo location page
+    visits: VisitRules = field(default_factory=VisitRules)
+    poster_base_url: str = ""  # PUBLIC_BASE_URL: posters' QR codes open our landing page
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,10 @@ class Services:
     erasure: Erasure
     outbox: Outbox
     photos: PhotoStore
+    orgs: Organisations
+    checkpoints: Checkpoints
+    visits: Visits
+    daily_checks: DailyChecks
     areas: AreaCatalog
     clock: Clock
     policy: Policy

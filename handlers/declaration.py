@@ -16,7 +16,7 @@ from core.texts import window_name
 from core.tokens import CODE_ALPHABET
 from handlers import location
 from handlers.context import Context
-from handlers.flow import END, Flow, Step, begin, resume
+from handlers.flow import END, Flow, Step, begin, resume, yes_no, yes_no_step
 from handlers.menu import show_menu
 from handlers.notices import symptom_page
 from handlers.registry import REGISTRY
@@ -128,8 +128,9 @@ async def unprompted(ctx: Context) -> None:
     """
     cases = await ctx.cases_to_declare()
     case = cases[0] if len(cases) == 1 else None  # a proxy of several is asked by the menu
-    if not cases:
-        await show_menu(ctx)
+    if not cases:  # a photo here held no checkpoint's QR code (see the router)
+        lead = ctx.text("scan.no_qr") if ctx.incoming.kind is Kind.PHOTO else ""
+        await show_menu(ctx, lead=lead)
     elif ctx.incoming.kind is Kind.PHOTO and case:
         await _lone_selfie(ctx, case)
     elif ctx.incoming.kind is Kind.TEXT:
@@ -166,10 +167,6 @@ async def _already_declared(ctx: Context, case: Case, placement: Placement) -> N
     await show_menu(ctx)
 
 
-def _yes_no(ctx: Context) -> list[list[Button]]:
-    return [[Button(ctx.text("common.yes"), "yes"), Button(ctx.text("common.no"), "no")]]
-
-
 async def ask_any(ctx: Context) -> None:
     """One tap for the usual answer: no symptoms at all."""
     buttons = [
@@ -188,23 +185,6 @@ async def take_any(ctx: Context) -> str | None:
         return "fever"
     await ctx.choose_again()
     return None
-
-
-def yes_no_step(question: str, following: str, if_yes: str | None = None) -> Step:
-    """A yes/no symptom question stored under its own name."""
-
-    async def ask(ctx: Context) -> None:
-        await ctx.say(f"quarantine.{question}", buttons=_yes_no(ctx))
-
-    async def take(ctx: Context) -> str | None:
-        if ctx.choice not in ("yes", "no"):
-            await ctx.choose_again()
-            return None
-        answers = ctx.conversation.data.setdefault("answers", {})
-        answers[question] = ctx.choice == "yes"
-        return if_yes if if_yes and ctx.choice == "yes" else following
-
-    return Step(ask, take)
 
 
 async def ask_temperature(ctx: Context) -> None:
@@ -298,7 +278,7 @@ async def take_early_selfie(ctx: Context) -> str | None:
 
 async def ask_extra(ctx: Context) -> None:
     """No window to fill now: declare anyway, with the photo just sent?"""
-    await ctx.say("quarantine.extra_offer", buttons=_yes_no(ctx))
+    await ctx.say("quarantine.extra_offer", buttons=yes_no(ctx))
 
 
 async def take_extra(ctx: Context) -> str | None:
@@ -471,13 +451,13 @@ DECLARATION = Flow(
     steps={
         "whom": Step(ask_whom, take_whom),
         "any": Step(ask_any, take_any),
-        "fever": yes_no_step("fever", "cough", if_yes="temperature"),
+        "fever": yes_no_step("quarantine", "fever", "cough", if_yes="temperature"),
         "temperature": Step(ask_temperature, take_temperature),
-        "cough": yes_no_step("cough", "breath"),
-        "breath": yes_no_step("breath", "throat"),
-        "throat": yes_no_step("throat", "taste_smell"),
-        "taste_smell": yes_no_step("taste_smell", "fatigue"),
-        "fatigue": yes_no_step("fatigue", "other"),
+        "cough": yes_no_step("quarantine", "cough", "breath"),
+        "breath": yes_no_step("quarantine", "breath", "throat"),
+        "throat": yes_no_step("quarantine", "throat", "taste_smell"),
+        "taste_smell": yes_no_step("quarantine", "taste_smell", "fatigue"),
+        "fatigue": yes_no_step("quarantine", "fatigue", "other"),
         "other": Step(ask_other, take_other),
         "selfie": Step(ask_selfie, take_selfie),
         "early_selfie": Step(ask_selfie, take_early_selfie),

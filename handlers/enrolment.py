@@ -17,7 +17,8 @@ from handlers.notices import to_accounts, welcome_text
 from handlers.onboarding import take_name
 from handlers.phones import phone_answer
 from handlers.registry import REGISTRY
-from handlers.staff import authorize, scope
+from handlers.rights import scope
+from handlers.staff import authorize
 
 
 @REGISTRY.command("enroll", staff=True)

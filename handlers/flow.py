@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from core.channel import Button
 from handlers.context import Context
 
 END = "__end__"
@@ -72,7 +73,7 @@ async def ask_again(ctx: Context) -> None:
 async def resume(ctx: Context, flow: Flow) -> None:
     """Feed the update to the current step and move on as it says."""
     following = await flow.steps[ctx.conversation.step].take(ctx)
-    if following == END:
+    if following == END and ctx.conversation.flow == flow.name:  # not handed to another flow
         finish(ctx)
     elif following is not None:
         await enter(ctx, flow, following)
@@ -83,3 +84,26 @@ def finish(ctx: Context) -> None:
     lang = ctx.conversation.data.get("lang")
     ctx.conversation.flow = ctx.conversation.step = ""
     ctx.conversation.data = {"lang": lang} if lang and ctx.account is None else {}
+
+
+def yes_no(ctx: Context) -> list[list[Button]]:
+    """The «Có» / «Không» buttons."""
+    return [[Button(ctx.text("common.yes"), "yes"), Button(ctx.text("common.no"), "no")]]
+
+
+def yes_no_step(section: str, question: str, following: str, if_yes: str | None = None) -> Step:
+    """A yes/no question (the text `section.question`), its answer kept in the flow's
+    "answers" under the question's name."""
+
+    async def ask(ctx: Context) -> None:
+        await ctx.say(f"{section}.{question}", buttons=yes_no(ctx))
+
+    async def take(ctx: Context) -> str | None:
+        if ctx.choice not in ("yes", "no"):
+            await ctx.choose_again()
+            return None
+        answers = ctx.conversation.data.setdefault("answers", {})
+        answers[question] = ctx.choice == "yes"
+        return if_yes if if_yes and ctx.choice == "yes" else following
+
+    return Step(ask, take)

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from core.channel import Button
+from core.models import Staff
 from handlers.context import Context
 from handlers.registry import REGISTRY
+from handlers.rights import may
 
-STAFF_ITEMS = ("cases", "missed", "enroll", "review", "ack", "staff")
+# Each staff menu item, with the right it needs: staff see only what they may do.
+STAFF_ITEMS = {
+    "cases": "case.view",
+    "missed": "case.view",
+    "enroll": "case.enroll",
+    "review": "review.decide",
+    "ack": "page.ack",
+    "places": "place.manage",
+    "staff": "staff.info",
+}
 
 
 async def show_menu(ctx: Context, lead: str = "") -> None:
@@ -20,15 +31,19 @@ async def show_menu(ctx: Context, lead: str = "") -> None:
             [Button(ctx.text("quarantine.menu_unwell"), "menu:unwell")],
             *buttons,
         ]
-    if await ctx.staff_member():
-        buttons += staff_buttons(ctx)
+    if staff := await ctx.staff_member():
+        buttons += staff_buttons(ctx, staff)
     title = ctx.text("menu.title")
     await ctx.send(f"{lead}\n\n{title}" if lead else title, buttons)
 
 
-def staff_buttons(ctx: Context) -> list[list[Button]]:
-    """The staff commands that need no argument, as menu buttons."""
-    return [[Button(ctx.text(f"menu.staff_{item}"), f"menu:{item}")] for item in STAFF_ITEMS]
+def staff_buttons(ctx: Context, staff: Staff) -> list[list[Button]]:
+    """The staff commands that need no argument and this member may use, as menu buttons."""
+    return [
+        [Button(ctx.text(f"menu.staff_{item}"), f"menu:{item}")]
+        for item, permission in STAFF_ITEMS.items()
+        if may(staff, permission)
+    ]
 
 
 @REGISTRY.action("menu:")

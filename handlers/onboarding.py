@@ -14,6 +14,7 @@ from handlers.context import Context
 from handlers.flow import END, Flow, Step
 from handlers.menu import show_menu
 from handlers.phones import ask_for_phone, phone_answer
+from handlers.registry import REGISTRY, WithText
 
 _NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
 
@@ -150,11 +151,21 @@ async def take_confirm(ctx: Context) -> str | None:
         return END
     await register(ctx, invite)
     await ctx.say("onboarding.done", name=ctx.conversation.data["name"])
+    then = _continuation(ctx)
     if invite:
         await bind_invite(ctx, invite)
+    elif then is not None:
+        await then[0](ctx, then[1])
     else:
         await show_menu(ctx)
     return END
+
+
+def _continuation(ctx: Context) -> tuple[WithText, str] | None:
+    """What the user came to do before registering (e.g. a scan), now to be done."""
+    name, _, rest = str(ctx.conversation.data.get("then", "")).partition(":")
+    run = REGISTRY.after_signup.get(name)
+    return (run, rest) if run else None
 
 
 async def _claimed_invite(ctx: Context) -> Invite | None:

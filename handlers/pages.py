@@ -6,7 +6,8 @@ from core.models import Ack
 from handlers.context import Context
 from handlers.notices import update_page
 from handlers.registry import REGISTRY
-from handlers.staff import authorize, scope
+from handlers.rights import scope
+from handlers.staff import authorize
 
 
 @REGISTRY.command("ack", staff=True)

@@ -41,12 +41,15 @@ class Action:
 
 @dataclass
 class Registry:
-    """Commands by name, actions and payloads by prefix, typed codes by prefix."""
+    """Commands by name, actions and payloads by prefix, typed codes by prefix (several
+    kinds of record share the "KB" codes: each handler is asked in turn), and what to do
+    once a user who came with something to do has registered."""
 
     commands: dict[str, Command] = field(default_factory=dict)
     actions: dict[str, Action] = field(default_factory=dict)
     payloads: dict[str, WithText] = field(default_factory=dict)
-    codes: dict[str, CodeHandler] = field(default_factory=dict)
+    codes: dict[str, list[CodeHandler]] = field(default_factory=dict)
+    after_signup: dict[str, WithText] = field(default_factory=dict)
 
     def command(
         self, *names: str, staff: bool = False, in_groups: bool = False
@@ -82,7 +85,16 @@ class Registry:
         """Register a handler for typed codes starting with `prefix` (e.g. "KB…")."""
 
         def register(run: CodeHandler) -> CodeHandler:
-            self.codes[prefix] = run
+            self.codes.setdefault(prefix, []).append(run)
+            return run
+
+        return register
+
+    def continuation(self, name: str) -> Callable[[WithText], WithText]:
+        """Register what finishes a task (e.g. a scan) once its user has registered."""
+
+        def register(run: WithText) -> WithText:
+            self.after_signup[name] = run
             return run
 
         return register
@@ -102,9 +114,11 @@ class Registry:
                 return run, payload.removeprefix(prefix)
         return None
 
-    def code_for(self, code: str) -> CodeHandler | None:
-        """The handler of a normalised typed code."""
-        return next((run for prefix, run in self.codes.items() if code.startswith(prefix)), None)
+    def codes_for(self, code: str) -> list[CodeHandler]:
+        """The handlers that may know a normalised typed code, to ask in turn."""
+        return [
+            run for prefix, runs in self.codes.items() if code.startswith(prefix) for run in runs
+        ]
 
 
 REGISTRY = Registry()

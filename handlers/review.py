@@ -12,7 +12,8 @@ from handlers.case_views import name_and_phone, show_photo
 from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin, finish
 from handlers.registry import REGISTRY
-from handlers.staff import authorize, may, scope
+from handlers.rights import may, scope
+from handlers.staff import authorize
 
 
 @REGISTRY.command("review", staff=True)

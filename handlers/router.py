@@ -18,7 +18,9 @@ from handlers import (  # noqa: F401
     enrolment,
     invites,
     pages,
+    places,
     review,
+    scans,
     staff,
 )
 from handlers.basics import cancel
@@ -30,6 +32,7 @@ from handlers.limits import code_failed, codes_blocked
 from handlers.menu import run_menu_item, show_menu
 from handlers.onboarding import ONBOARDING
 from handlers.registry import REGISTRY
+from handlers.scans import scan_photo
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,8 @@ class Router:
             await start_declaration(ctx)
         elif ctx.choice.startswith("menu:"):  # a typed number from a menu (staff have one too)
             await run_menu_item(ctx)
+        elif flow is None and await self._poster_photo(ctx):
+            pass
         elif ctx.account is None and flow is None:
             await begin(ctx, ONBOARDING)
         elif ctx.incoming.kind in IGNORED_KINDS:
@@ -127,6 +132,16 @@ class Router:
             await resume(ctx, flow)
         else:
             await unprompted(ctx)
+
+    @staticmethod
+    async def _poster_photo(ctx: Context) -> bool:
+        """A photo of a checkpoint's poster (how Zalo users scan), answered as a scan.
+
+        People in home quarantine do not pass checkpoints: their photos are selfies.
+        """
+        if ctx.incoming.kind is not Kind.PHOTO or await ctx.cases_to_declare():
+            return False
+        return await scan_photo(ctx)
 
     async def _command(self, ctx: Context) -> None:
         command = REGISTRY.command_named(ctx.incoming.command)
@@ -141,10 +156,11 @@ class Router:
         if await codes_blocked(ctx):
             await ctx.say("common.too_many_codes")
             return
-        run = REGISTRY.code_for(code)
-        if run is None or not await run(ctx, code):
-            await code_failed(ctx, code)
-            await ctx.say("payload.invalid")
+        for run in REGISTRY.codes_for(code):
+            if await run(ctx, code):
+                return
+        await code_failed(ctx, code)
+        await ctx.say("payload.invalid")
 
     async def _save(self, ctx: Context) -> None:
         conversation = ctx.conversation

@@ -11,28 +11,9 @@ from handlers.context import Context
 from handlers.limits import audit_throttled
 from handlers.menu import staff_buttons
 from handlers.registry import REGISTRY
+from handlers.rights import may
 
 AUDIT_PAGE = 10
-
-CASE_WORK = frozenset({"case.enroll", "case.view", "case.update", "review.decide", "page.ack"})
-PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.DISTRICT_ADMIN: frozenset({"staff.info", "audit.read"}) | CASE_WORK,
-    Role.COMMUNE_STAFF: frozenset({"staff.info"}) | CASE_WORK,
-    Role.HEALTH_OFFICER: frozenset({"staff.info"}) | CASE_WORK,
-    Role.ORG_MANAGER: frozenset({"staff.info"}),
-}
-
-
-def scope(staff: Staff) -> list[str] | None:
-    """The areas a staff member covers; None means the whole district."""
-    return None if staff.role is Role.DISTRICT_ADMIN else staff.areas
-
-
-def may(staff: Staff | None, permission: str, area: str | None = None) -> bool:
-    """Whether `staff` holds `permission` over `area` (district admins cover every area)."""
-    if staff is None or permission not in PERMISSIONS[staff.role]:
-        return False
-    return area is None or staff.role is Role.DISTRICT_ADMIN or area in staff.areas
 
 
 async def authorize(
@@ -97,7 +78,7 @@ async def describe_role(ctx: Context, staff: Staff) -> None:
         if staff.role is Role.DISTRICT_ADMIN
         else ", ".join(ctx.services.areas.name(code) for code in staff.areas)
     )
-    buttons = staff_buttons(ctx) if ctx.incoming.private else []
+    buttons = staff_buttons(ctx, staff) if ctx.incoming.private else []
     role = ctx.text(f"roles.{staff.role.value}")
     await ctx.say("help.staff", buttons, role=role, scope=scope)
 

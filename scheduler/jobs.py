@@ -1,7 +1,8 @@
 """The scheduled jobs and the APScheduler that runs them; the composition root starts it.
 
 Jobs today: the quarantine tick (reminders, summaries, completions), the selfie checks a
-dead process left, and erasures that waited for a case to end. Daily reports and retention
+dead process left, erasures that waited for a case to end, and closing visits nobody
+scanned out of. Daily reports and retention
 come next: each is one more `Job`.
 """
 

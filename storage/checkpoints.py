@@ -105,5 +105,11 @@ class CheckpointsRepo(_Records[Checkpoint]):
         return await self._find({} if area is None else {"area": area})
 
     async def revoke(self, checkpoint_id: str) -> Checkpoint | None:
-        """Invalidate every printed poster of a live checkpoint (its version moves on)."""
-        return await self._change({"_id": checkpoint_id, **LIVE}, {"$inc": {"version": 1}})
+        """Invalidate every printed poster of a live checkpoint: its version moves on and it
+        gets a new code (posters print the code too)."""
+        while True:
+            try:
+                update = {"$inc": {"version": 1}, "$set": {"code": new_code()}}
+                return await self._change({"_id": checkpoint_id, **LIVE}, update)
+            except DuplicateKeyError:  # that code was taken: draw another
+                continue

@@ -18,6 +18,7 @@ from storage.audit import AuditRepo
 from storage.cases import CasesRepo, InvitesRepo
 from storage.checkpoints import CheckpointsRepo, OrganisationsRepo
 from storage.conversations import ConversationsRepo
+from storage.daily_checks import DailyChecksRepo
 from storage.declarations import HASH_BAND_INDEX, DeclarationsRepo
 from storage.documents import Database, Document
 from storage.embedded import EmbeddedMongo, running_server
@@ -95,6 +96,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         HASH_BAND_INDEX,
     ],
     "visits": VISIT_INDEXES,
+    "daily_checks": [IndexModel("person_id")],
 }
 
 
@@ -122,6 +124,7 @@ class Storage:
     fanouts: FanoutRepo
     erasure: ErasureRepo
     visits: VisitsRepo
+    daily_checks: DailyChecksRepo
 
     @classmethod
     def over(cls, db: Database, clock: Clock) -> Storage:
@@ -149,6 +152,7 @@ class Storage:
             fanouts=FanoutRepo(db, clock),
             erasure=ErasureRepo(db, photos),
             visits=VisitsRepo(db),
+            daily_checks=DailyChecksRepo(db),
         )
 
     async def ensure_indexes(self) -> None:

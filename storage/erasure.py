@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from core.models import ERASED_PROXY, Account
+from core.models import DAILY_NOTICE_PREFIX, ERASED_PROXY, Account
 from storage.documents import Database
 from storage.media import media_digest
 from storage.photos import PhotoRepo
@@ -48,6 +48,10 @@ class ErasureRepo:
             "cases": len(case_ids),
             "declarations": len(declarations),
             "selfies": len(selfies),
+            "visits": (await db["visits"].delete_many({"person_id": person_id})).deleted_count,
+            "daily_checks": (
+                await db["daily_checks"].delete_many({"person_id": person_id})
+            ).deleted_count,
         }
         erased["sent_copies"] = await self._erase_copies(selfies)
         await self._photos.delete(selfies)
@@ -101,6 +105,10 @@ class ErasureRepo:
         ]
         for key in pages:
             removed += (await outbox.delete_one({"key": key})).deleted_count
+        for person_id in {account.person_id for account in accounts}:
+            # Staff were told of worrying daily declarations: "daily:<person>/<day>/<staff>".
+            notices = {"key": {"$regex": f"^{DAILY_NOTICE_PREFIX}{person_id}/"}}
+            removed += (await outbox.delete_many(notices)).deleted_count
         return removed
 
     async def _erase_conversations(self, accounts: Sequence[Account]) -> None:

@@ -66,16 +66,17 @@ class VisitsRepo:
         """The person's visit not checked out yet, if any."""
         return _visit(await self._visits.find_one({"open_person": person_id}))
 
-    async def close(self, visit_id: str, at: datetime, how: str) -> Visit | None:
-        """Check an open visit out at `at`: the closed visit, None when it was closed already."""
+    async def close(self, visit_id: str, at: datetime, how: str, by: str = "") -> Visit | None:
+        """Check an open visit out at `at` (`by` names the scan that did): the closed visit,
+        None when it was closed already."""
         visit = _visit(await self._visits.find_one({"open_visit": visit_id}))
         if visit is None:
             return None
-        closed = visit.model_copy(update={"out_at": at, "closed": how})
-        gone = OPEN_KEYS if _long(closed) else INTERNAL_KEYS
+        ending = {"out_at": at, "closed": how, "closed_by": by}
+        gone = OPEN_KEYS if _long(visit.model_copy(update=ending)) else INTERNAL_KEYS
         document = await self._visits.find_one_and_update(
             {"open_visit": visit_id},  # still open: one close wins
-            {"$set": {"out_at": at, "closed": how}, "$unset": dict.fromkeys(gone, "")},
+            {"$set": ending, "$unset": dict.fromkeys(gone, "")},
             return_document=ReturnDocument.AFTER,
         )
         return _visit(document)

@@ -95,6 +95,7 @@ async def test_a_taken_code_is_drawn_again_and_revoking_moves_the_version_on(
 
     revoked = await storage.checkpoints.revoke(bus.id)
     assert revoked is not None and revoked.version == bus.version + 1
+    assert revoked.code != bus.code and await storage.checkpoints.by_code(bus.code) is None
     renamed = await storage.checkpoints.rename(bus.id, "Xe 51B-678.90")
     assert renamed is not None and (renamed.name, renamed.version) == ("Xe 51B-678.90", 1)
     assert (await storage.checkpoints.retire(bus.id)) is not None

@@ -1,0 +1,117 @@
+"""The daily health declaration of workers and visitors, asked at their first scan of a day.
+
+Three questions (symptoms, contact with a case, travel in the last 14 days); a "yes" tells
+the organisation's managers and the commune's health staff at once.
+"""
+
+from __future__ import annotations
+
+from core.models import (
+    DAILY_NOTICE_PREFIX,
+    Checkpoint,
+    DailyCheck,
+    OutgoingMessage,
+    Person,
+    Priority,
+    Role,
+    Staff,
+)
+from core.phone import display_phone
+from core.texts import t
+from handlers.context import Context, Services
+from handlers.flow import END, Flow, Step, begin, yes_no_step
+
+QUESTIONS = ("symptoms", "contact", "travel")
+COMMUNE_ROLES = frozenset({Role.COMMUNE_STAFF, Role.HEALTH_OFFICER})
+
+
+async def ask_daily_check(ctx: Context, checkpoint: Checkpoint) -> None:
+    """Start the day's three questions for the person who just checked in."""
+    await ctx.say("daily.intro")
+    await begin(ctx, DAILY_CHECK, data={"checkpoint": checkpoint.id})
+
+
+async def _save(ctx: Context) -> str:
+    """Store the day's answers (the first ones of a day count) and thank the person."""
+    assert ctx.account is not None
+    services, data = ctx.services, ctx.conversation.data
+    answers = {question: bool(data["answers"][question]) for question in QUESTIONS}
+    check = DailyCheck(
+        person_id=ctx.account.person_id,
+        day=services.today(),
+        checkpoint_id=str(data["checkpoint"]),
+        at=services.clock.now(),
+        **answers,
+    )
+    if await services.daily_checks.add(check) and check.worrying:
+        await _tell_staff(services, check, ctx.local_time(check.at))
+    await ctx.say("daily.worrying" if check.worrying else "daily.thanks")
+    return END
+
+
+async def _tell_staff(services: Services, check: DailyCheck, when: str) -> None:
+    """The managers of the checkpoint's organisation and the commune's health staff."""
+    checkpoint = await services.checkpoints.get(check.checkpoint_id)
+    person = await services.people.get(check.person_id)
+    if checkpoint is None or person is None:
+        return
+    org = await services.orgs.get(checkpoint.org_id)
+
+    def place(lang: str) -> str:
+        if org is None:
+            return checkpoint.name
+        return t(lang, "scan.place", checkpoint=checkpoint.name, org=org.name)
+
+    told = [member for member in await services.staff.all() if _told(member, checkpoint)]
+    messages = [
+        OutgoingMessage(
+            key=f"{DAILY_NOTICE_PREFIX}{check.person_id}/{check.day}/{member.platform.value}:{member.user_id}",
+            platform=member.platform,
+            chat_id=member.user_id,
+            text=_notice(member.language, check, person, place(member.language), when),
+            priority=Priority.EMERGENCY,
+        )
+        for member in told
+    ]
+    if messages:
+        await services.outbox.enqueue(messages)
+        services.wake_dispatchers()
+
+
+def _told(member: Staff, checkpoint: Checkpoint) -> bool:
+    """Whether a staff member hears of worrying answers given at this checkpoint."""
+    if member.role is Role.ORG_MANAGER:
+        return checkpoint.org_id in member.orgs
+    return member.role in COMMUNE_ROLES and checkpoint.area in member.areas
+
+
+def _notice(lang: str, check: DailyCheck, person: Person, place: str, when: str) -> str:
+    """The notice to staff: who, where, when, and which answers were "yes"."""
+    said = [t(lang, f"daily.said_{question}") for question in QUESTIONS if getattr(check, question)]
+    return t(
+        lang,
+        "daily.notice",
+        name=person.name,
+        phone=display_phone(person.phone),
+        place=place,
+        time=when,
+        answers="\n".join(f"• {line}" for line in said),
+    )
+
+
+async def _take_travel(ctx: Context) -> str | None:
+    following = await _travel.take(ctx)
+    return None if following is None else await _save(ctx)
+
+
+_travel = yes_no_step("daily", "travel", END)
+
+DAILY_CHECK = Flow(
+    name="daily_check",
+    first="symptoms",
+    steps={
+        "symptoms": yes_no_step("daily", "symptoms", "contact"),
+        "contact": yes_no_step("daily", "contact", "travel"),
+        "travel": Step(_travel.ask, _take_travel),
+    },
+)

@@ -1,0 +1,228 @@
+"""Scanning a checkpoint's QR code: in, out, moving on elsewhere, a double tap.
+
+Telegram opens `/start cp_<token>` from the poster; Zalo users send the poster's code or a
+photo of it. Someone not registered yet registers first, then the scan completes. The first
+check-in of the day asks the daily health questions (handlers/daily_check.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from core.channel import ChannelError, Kind, TooLarge
+from core.checkpoints import (
+    CHECKPOINT_KIND,
+    read_checkpoint_token,
+    token_in_qr,
+    verify_checkpoint,
+)
+from core.models import Checkpoint, Visit, VisitEnd
+from core.qr import read_qr
+from core.tokens import CODE_PREFIX, InvalidToken
+from handlers.context import Context
+from handlers.daily_check import ask_daily_check
+from handlers.flow import begin
+from handlers.menu import show_menu
+from handlers.onboarding import ONBOARDING
+from handlers.registry import REGISTRY
+
+SCAN = "scan"  # what a registration started from a scan finishes with
+_CHECK_IN_TRIES = 3
+
+
+@REGISTRY.payload(f"{CHECKPOINT_KIND}_")
+async def scan_link(ctx: Context, token: str) -> None:
+    """A poster's Telegram deep link."""
+    checkpoint = await checkpoint_of_token(ctx, token)
+    if checkpoint is not None:
+        await scan_or_register(ctx, checkpoint)
+
+
+@REGISTRY.code(CODE_PREFIX)
+async def scan_code(ctx: Context, code: str) -> bool:
+    """A poster's code typed on Zalo; False when no checkpoint has it."""
+    checkpoint = await ctx.services.checkpoints.by_code(code)
+    if checkpoint is None:
+        return False
+    if checkpoint.retired:
+        await ctx.say("scan.retired")
+    else:
+        await scan_or_register(ctx, checkpoint)
+    return True
+
+
+async def scan_photo(ctx: Context) -> bool:
+    """A photo of a poster: True when it held a checkpoint's QR code (and was answered)."""
+    photo = ctx.incoming.photo
+    limit = ctx.services.policy.selfie_max_bytes
+    if ctx.incoming.kind is not Kind.PHOTO or photo is None:
+        return False
+    if photo.size is not None and photo.size > limit:
+        return False
+    try:
+        data = await photo.download()
+    except (TooLarge, ChannelError):
+        return False
+    tokens = [
+        token for text in await asyncio.to_thread(read_qr, data) if (token := token_in_qr(text))
+    ]
+    if not tokens:
+        return False
+    checkpoint = await checkpoint_of_token(ctx, tokens[0])
+    if checkpoint is not None:
+        await scan_or_register(ctx, checkpoint)
+    return True
+
+
+async def checkpoint_of_token(ctx: Context, token: str) -> Checkpoint | None:
+    """The live checkpoint a scanned token names; None (user told why) when refused."""
+    services, now = ctx.services, ctx.services.clock.now()
+    try:
+        claim = read_checkpoint_token(services.keys, token, now)
+        checkpoint = await services.checkpoints.get(claim.id)
+        if checkpoint is None:
+            raise InvalidToken("forged")
+        verify_checkpoint(services.keys, token, checkpoint, now)
+    except InvalidToken as refused:
+        await ctx.say(f"scan.{refused.reason}")
+        return None
+    return checkpoint
+
+
+async def scan_or_register(ctx: Context, checkpoint: Checkpoint) -> None:
+    """Record the scan, or register the user first and record it then."""
+    if ctx.account is not None:
+        await scan(ctx, checkpoint)
+        return
+    await ctx.say("scan.register_first", place=await place_name(ctx, checkpoint))
+    await begin(ctx, ONBOARDING, data={"then": f"{SCAN}:{checkpoint.id}"})
+
+
+@REGISTRY.continuation(SCAN)
+async def scan_after_signup(ctx: Context, checkpoint_id: str) -> None:
+    """The scan a new user came with, now that they are registered."""
+    checkpoint = await ctx.services.checkpoints.get(checkpoint_id)
+    if checkpoint is None or checkpoint.retired:
+        await ctx.say("scan.retired")
+        await show_menu(ctx)
+    else:
+        await scan(ctx, checkpoint)
+
+
+async def scan(ctx: Context, checkpoint: Checkpoint) -> None:
+    """One scan by a registered user: check in, or out when they are in at this checkpoint.
+
+    A second scan within `double_tap` repeats the receipt of the first. Records take ids from
+    the update, so an update run again after a crash gives the same receipt.
+    """
+    assert ctx.account is not None
+    services, now = ctx.services, ctx.services.clock.now()
+    person_id, rules = ctx.account.person_id, services.policy.visits
+    current = await services.visits.open_visit(person_id)
+    if current is not None and current.checkpoint_id == checkpoint.id:
+        if current.id == _visit_id(ctx) or now - current.in_at < rules.double_tap:
+            await _checked_in(ctx, checkpoint, current, None)
+        else:
+            closed = await services.visits.close(current.id, now, VisitEnd.SCAN, _closing(ctx))
+            await _checked_out(ctx, checkpoint, closed or current)
+        return
+    left = None if current else await _just_left(ctx, person_id, checkpoint, now)
+    if left is not None:
+        await _checked_out(ctx, checkpoint, left)
+        return
+    visit = Visit(
+        id=_visit_id(ctx),
+        person_id=person_id,
+        checkpoint_id=checkpoint.id,
+        in_at=now,
+        due_at=rules.due(checkpoint.kind, now),
+    )
+    moved = await _check_in(ctx, visit)
+    await _checked_in(ctx, checkpoint, visit, moved)
+    if await services.daily_checks.get(person_id, services.today()) is None:
+        await ask_daily_check(ctx, checkpoint)
+
+
+async def _check_in(ctx: Context, visit: Visit) -> Visit | None:
+    """Store the visit, closing the person's open one elsewhere first: that one, if any."""
+    visits, moved = ctx.services.visits, None
+    for _ in range(_CHECK_IN_TRIES):
+        # Checked in elsewhere (or recorded at a gate meanwhile): that visit ends now.
+        other = await visits.open_visit(visit.person_id)
+        if other is not None and other.id != visit.id:
+            moved = await visits.close(other.id, visit.in_at, VisitEnd.ELSEWHERE) or moved
+        if await visits.check_in(visit) is not None:
+            return moved
+    raise RuntimeError(f"visit {visit.id} could not be checked in")
+
+
+async def _just_left(
+    ctx: Context, person_id: str, checkpoint: Checkpoint, now: datetime
+) -> Visit | None:
+    """The visit at this checkpoint the person scanned out of a moment ago (or in this very
+    update, run again), if any."""
+    rules = ctx.services.policy.visits
+    for visit in await ctx.services.visits.of_person(person_id, now - rules.longest):
+        if visit.checkpoint_id != checkpoint.id or visit.closed != VisitEnd.SCAN:
+            continue
+        if visit.closed_by == _closing(ctx) or (
+            visit.out_at is not None and now - visit.out_at < rules.double_tap
+        ):
+            return visit
+    return None
+
+
+def _visit_id(ctx: Context) -> str:
+    return ctx.new_id("visit", 24)
+
+
+def _closing(ctx: Context) -> str:
+    """What a visit closed by this update records, to recognise the update run again."""
+    return ctx.new_id("visit-out", 24)
+
+
+async def place_name(ctx: Context, checkpoint: Checkpoint) -> str:
+    """ "Nhà ăn ca 1 — Công ty TNHH May mặc Tân Hà": the checkpoint and its organisation."""
+    org = await ctx.services.orgs.get(checkpoint.org_id)
+    return (
+        ctx.text("scan.place", checkpoint=checkpoint.name, org=org.name) if org else checkpoint.name
+    )
+
+
+async def _checked_in(
+    ctx: Context, checkpoint: Checkpoint, visit: Visit, moved: Visit | None
+) -> None:
+    lines = [
+        ctx.text(
+            "scan.checked_in",
+            place=await place_name(ctx, checkpoint),
+            time=ctx.local_time(visit.in_at),
+        )
+    ]
+    if moved is not None:
+        left = await ctx.services.checkpoints.get(moved.checkpoint_id)
+        name = await place_name(ctx, left) if left else "?"
+        lines.append(ctx.text("scan.left_elsewhere", place=name))
+    lines.append(ctx.text("scan.remember_out"))
+    await ctx.send("\n".join(lines))
+
+
+async def _checked_out(ctx: Context, checkpoint: Checkpoint, visit: Visit) -> None:
+    out_at = visit.out_at or ctx.services.clock.now()
+    await ctx.say(
+        "scan.checked_out",
+        place=await place_name(ctx, checkpoint),
+        start=ctx.local_time(visit.in_at),
+        end=ctx.local_time(out_at),
+        duration=duration_text(ctx, out_at - visit.in_at),
+    )
+
+
+def duration_text(ctx: Context, length: timedelta) -> str:
+    """A stay's length in hours and minutes ("1 giờ 25 phút")."""
+    minutes = max(0, int(length.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return ctx.text("scan.hours_minutes", hours=hours, minutes=minutes)
+    return ctx.text("scan.minutes", minutes=minutes)
