@@ -1,4 +1,5 @@
-"""`python -m bot [run]` starts the service; `staff`, `org` and `checkpoint` set things up.
+"""`python -m bot [run]` starts the service; `staff`, `org` and `checkpoint` set things up;
+`trace` traces a person's contacts.
 
 Each command works beside a running bot: it uses the bot's embedded database when one runs.
 """
@@ -30,8 +31,11 @@ from core.checkpoints import (
 from core.clock import SystemClock
 from core.matching import fold
 from core.models import Checkpoint, CheckpointKind, Organisation, OrgKind, Role, Staff
+from core.phone import normalize_phone
 from core.posters import PosterItem, poster_pdf, poster_png
 from core.tokens import new_code, new_id
+from core.trace_report import TraceReport, names_for
+from core.tracing import TraceRules, trace
 from sandbox.telegram_api import BOT_USERNAME as SANDBOX_BOT_USERNAME
 from storage.database import Storage, open_database
 
@@ -52,12 +56,21 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--user-id", required=True)
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--area", action="append", default=[], help="commune code (repeatable)")
+    add.add_argument("--org", action="append", default=[], help="an org_manager's organisation id")
     staff.add_parser("list", help="list staff")
     remove = staff.add_parser("remove", help="take a staff role away")
     remove.add_argument("--platform", required=True, choices=[p.value for p in Platform])
     remove.add_argument("--user-id", required=True)
     _org_parser(commands)
     _checkpoint_parser(commands)
+    trace = commands.add_parser("trace", help="contacts of a person through the checkpoints")
+    who = trace.add_mutually_exclusive_group(required=True)
+    who.add_argument("--phone", help="the person's phone number")
+    who.add_argument("--case", type=int, help="the person's case number")
+    trace.add_argument("--days", type=int, default=14, choices=range(1, 31), metavar="1-30")
+    trace.add_argument("--depth", type=int, default=1, choices=(1, 2))
+    trace.add_argument("--out", required=True, type=Path, help="FILE.xlsx")
+    trace.add_argument("--lang", default="vi", choices=["vi", "en"])
     return root
 
 
@@ -131,13 +144,16 @@ async def _add(storage: Storage, settings: Settings, args: argparse.Namespace, a
             f"known: {', '.join(a.code for a in areas.areas)}"
         )
     role = Role(args.role)
-    if role is not Role.DISTRICT_ADMIN and not args.area:
+    if role is Role.ORG_MANAGER:
+        await _check_orgs(storage, args.org)
+    elif role is not Role.DISTRICT_ADMIN and not args.area:
         raise SystemExit(f"role {role.value} needs at least one --area")
     staff = Staff(
         platform=Platform(args.platform),
         user_id=args.user_id,
         role=role,
         areas=args.area,
+        orgs=args.org,
         added_by=actor,
         added_at=SystemClock().now(),
     )
@@ -148,9 +164,17 @@ async def _add(storage: Storage, settings: Settings, args: argparse.Namespace, a
         "staff.add",
         True,
         target=target,
-        details={"role": role.value, "areas": ",".join(args.area)},
+        details={"role": role.value, "areas": ",".join(args.area), "orgs": ",".join(args.org)},
     )
     return f"{target} is now {role.value}"
+
+
+async def _check_orgs(storage: Storage, org_ids: list[str]) -> None:
+    """An org manager needs at least one live organisation."""
+    if not org_ids:
+        raise SystemExit("role org_manager needs at least one --org ID")
+    for org_id in org_ids:
+        await _live_org(storage, org_id)
 
 
 def resolve_area(areas: AreaCatalog, typed: str) -> str:
@@ -324,10 +348,42 @@ async def _poster_items(
     return items
 
 
+async def trace_command(
+    storage: Storage, settings: Settings, args: argparse.Namespace, actor: str
+) -> str:
+    """Trace one person: the summary printed, every row in the XLSX."""
+    person_id = await _person_to_trace(storage, args)
+    rules = TraceRules(longest=settings.visit_rules.longest)
+    now = SystemClock().now()
+    result = await trace(
+        storage.visits, storage.checkpoints, person_id, args.days, now, rules, args.depth
+    )
+    await storage.audit.append(actor, "trace.run", True, target=person_id)
+    named = await names_for(result, storage.people, storage.checkpoints, storage.orgs)
+    report = TraceReport(args.lang, settings.schedule.tz, load_areas(settings.areas_file))
+    args.out.write_bytes(report.workbook(result, named))
+    return f"{report.summary(result, named, args.days)}\nwrote {args.out}"
+
+
+async def _person_to_trace(storage: Storage, args: argparse.Namespace) -> str:
+    if args.case is not None:
+        case = await storage.cases.by_number(args.case)
+        if case is None:
+            raise SystemExit(f"no case {args.case}")
+        return case.person_id
+    phone = normalize_phone(args.phone)
+    found = await storage.people.with_phone(phone) if phone else []
+    registered = [p for p in found if await storage.accounts.of_person(p.id)]
+    if not found:
+        raise SystemExit(f"nobody with the phone {args.phone!r}")
+    return (registered or found)[0].id
+
+
 COMMANDS: dict[str, Command] = {
     "staff": staff_command,
     "org": org_command,
     "checkpoint": checkpoint_command,
+    "trace": trace_command,
 }
 
 

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 
 from core.channel import Button
 from core.dates import format_date, parse_date
-from core.models import Case, ChatRef, Person
+from core.models import Case, ChatRef, Home, Person
 from core.phone import display_phone
-from handlers.context import Context
+from handlers.context import Context, Services
 from handlers.flow import END, Flow, Step, begin
 from handlers.invitations import hand_out, issue_invite
 from handlers.location import enrolled_home, home_pin_step
@@ -237,26 +237,45 @@ async def _enrolled_record(ctx: Context) -> Person:
 
 
 async def _create_case(ctx: Context, person: Person) -> Case | None:
-    """The new case, or None (the officer told) when the person got one meanwhile."""
-    data, services, now = ctx.conversation.data, ctx.services, ctx.services.clock.now()
-    await services.people.fill_address(person.id, str(data["address"]))
+    """The new case from the answers, or None (the officer told) when the person got one
+    meanwhile."""
+    data = ctx.conversation.data
+    await ctx.services.people.fill_address(person.id, str(data["address"]))
+    chat = ChatRef(platform=ctx.incoming.platform, chat_id=str(data["chat"]))
+    start, end = (date.fromisoformat(str(data[key])) for key in ("start", "end"))
+    case = await open_case(ctx, person, str(data["area"]), (start, end), chat, enrolled_home(ctx))
+    if case is None:
+        active = await ctx.services.cases.active_for_person(person.id)
+        number = active.number if active else "?"
+        await ctx.say("enroll.already_active", phone=display_phone(person.phone), number=number)
+    return case
+
+
+async def open_case(
+    ctx: Context,
+    person: Person,
+    area: str,
+    days: tuple[date, date],
+    staff_chat: ChatRef,
+    home: Home | None = None,
+) -> Case | None:
+    """Store a new active case for `person` from the first to the last of `days`, audited;
+    None when the person has an active case already."""
+    services = ctx.services
     case = Case(
-        id=ctx.new_id("case"),
+        id=ctx.new_id(f"case|{person.id}"),
         number=await services.cases.next_number(),
         person_id=person.id,
-        area=str(data["area"]),
-        start=date.fromisoformat(str(data["start"])),
-        end=date.fromisoformat(str(data["end"])),
+        area=area,
+        start=days[0],
+        end=days[1],
         officer=ctx.actor,
-        created_at=now,
-        staff_chat=ChatRef(platform=ctx.incoming.platform, chat_id=str(data["chat"])),
-        home=enrolled_home(ctx),
+        created_at=services.clock.now(),
+        staff_chat=staff_chat,
+        home=home,
     )
     stored = await services.cases.add(case)
     if stored is None:
-        active = await services.cases.active_for_person(person.id)
-        number = active.number if active else "?"
-        await ctx.say("enroll.already_active", phone=display_phone(person.phone), number=number)
         return None
     await services.audit.append(
         ctx.actor,
@@ -270,14 +289,18 @@ async def _create_case(ctx: Context, person: Person) -> Case | None:
 
 async def _welcome_registered(ctx: Context, case: Case, person: Person) -> None:
     """The person already uses the bot: tell them directly, no invitation needed."""
-    services = ctx.services
+    await welcome_registered(ctx.services, case, person)
+    await ctx.say("invite.bound_existing", number=case.number, name=person.name)
+
+
+async def welcome_registered(services: Services, case: Case, person: Person) -> None:
+    """Tell a person who uses the bot of their new case, on each of their chat accounts."""
     accounts = await services.accounts.of_person(person.id)
     welcome = to_accounts(
         f"welcome:{case.id}", accounts, lambda lang: welcome_text(lang, services, case, person)
     )
     await services.outbox.enqueue(welcome)
     services.wake_dispatchers()
-    await ctx.say("invite.bound_existing", number=case.number, name=person.name)
 
 
 async def _send_invite(ctx: Context, case: Case, person: Person) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from core.models import Organisation, Role, Staff
 
-CASE_WORK = frozenset({"case.enroll", "case.view", "case.update", "review.decide", "page.ack"})
+CASE_WORK = frozenset(
+    {"case.enroll", "case.view", "case.update", "review.decide", "page.ack", "trace.run"}
+)
 PLACES = frozenset({"org.add", "place.manage"})  # organisations and their checkpoints
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.DISTRICT_ADMIN: frozenset({"staff.info", "audit.read"}) | CASE_WORK | PLACES,

@@ -22,6 +22,7 @@ from handlers import (  # noqa: F401
     review,
     scans,
     staff,
+    trace,
 )
 from handlers.basics import cancel
 from handlers.context import Context, Services, resolve_choice
