@@ -6,9 +6,11 @@ import asyncio
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -16,6 +18,8 @@ from pymongo import AsyncMongoClient
 
 from bot.app import SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN, Service
 from bot.config import Settings
+from core.channel import Platform
+from core.models import Account, Consent, Person
 from core.ports import Clock
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
@@ -143,3 +147,26 @@ async def database_and_emulators() -> AsyncIterator[tuple[str, Sandbox]]:
         finally:
             await sandbox.stop()
             await mongo.stop()
+
+
+async def registered(storage: Storage, user_id: str, phone: str, now: datetime) -> Person:
+    """A Telegram user who registered at `now`: their person and account."""
+    person = Person(
+        id=uuid.uuid4().hex,
+        name="Nguyễn Văn An",
+        phone=phone,
+        area="tan-ha",
+        created_at=now,
+        consent=Consent(version="2026-11", at=now),
+    )
+    await storage.people.add(person)
+    await storage.accounts.save(
+        Account(
+            platform=Platform.TELEGRAM,
+            user_id=user_id,
+            chat_id=user_id,
+            person_id=person.id,
+            created_at=now,
+        )
+    )
+    return person

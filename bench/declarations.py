@@ -20,12 +20,19 @@ from zoneinfo import ZoneInfo
 
 from pymongo import AsyncMongoClient
 
-from bench.common import Figures, bot_process, database_and_emulators, telegram_service, together
+from bench.common import (
+    Figures,
+    bot_process,
+    database_and_emulators,
+    registered,
+    telegram_service,
+    together,
+)
 from bench.selfies import uploads
 from bench.updates import run_echo
 from core.channel import Platform
 from core.clock import FixedClock, SystemClock
-from core.models import Account, Case, ChatRef, Consent, Person
+from core.models import Case, ChatRef
 from sandbox.server import Sandbox
 from storage.database import Storage
 from storage.documents import Document
@@ -41,24 +48,7 @@ async def resident_in_quarantine(
     """A Telegram resident registered the day before `now`, enrolled at `now`: no window
     before `now` was due, so no nudge for a missed one interrupts the run at any hour."""
     enrolled, now = now, now - timedelta(days=1)
-    person = Person(
-        id=uuid.uuid4().hex,
-        name="Nguyễn Văn An",
-        phone=f"+8491{number:07d}",
-        area="tan-ha",
-        created_at=now,
-        consent=Consent(version="2026-11", at=now),
-    )
-    await storage.people.add(person)
-    await storage.accounts.save(
-        Account(
-            platform=Platform.TELEGRAM,
-            user_id=user_id,
-            chat_id=user_id,
-            person_id=person.id,
-            created_at=now,
-        )
-    )
+    person = await registered(storage, user_id, f"+8491{number:07d}", now)
     await storage.cases.add(
         Case(
             id=uuid.uuid4().hex,

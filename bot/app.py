@@ -20,10 +20,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 
 from bot.channels.telegram import TelegramChannel
-from bot.channels.zalo import ZaloChannel, page_location
+from bot.channels.zalo import ZaloChannel, page_file, page_location
 from bot.config import Settings
 from bot.selfies import SelfiePool
-from bot.web import FindLanding, Landing, LocationPage, Position, build_web_app
+from bot.web import (
+    FindLanding,
+    Landing,
+    LocationPage,
+    Position,
+    UploadedFile,
+    UploadPage,
+    build_web_app,
+)
 from core.areas import load_areas
 from core.channel import Accept, ChannelError, Incoming, Outbound, Platform
 from core.checkpoints import read_checkpoint_token, start_payload, verify_checkpoint
@@ -36,6 +44,7 @@ from handlers.account import erase_requested
 from handlers.context import Policy, Services
 from handlers.location import link_target, use_link
 from handlers.notices import flagged_in_background
+from handlers.page_links import upload_target, use_upload_link
 from handlers.router import Router
 from sandbox.server import Sandbox
 from scheduler.checkouts import close_overdue
@@ -169,6 +178,7 @@ def build_channels(settings: Settings, storage: Storage) -> list[Channel]:
                 settings.base_url,
                 max_image_bytes=int(settings.selfie_max_mb * 1_000_000),
                 local_images=settings.zalo_is_local,
+                uploads=storage.uploads,
             )
         )
     return channels
@@ -213,7 +223,13 @@ class Service:
             lease=timedelta(seconds=settings.update_lease_seconds),
         )
         await self.inbox.start()
-        app = build_web_app(self.storage.media, self.health, self._location_page(), self._landing())
+        app = build_web_app(
+            self.storage.media,
+            self.health,
+            self._location_page(),
+            self._landing(),
+            self._upload_page(),
+        )
         if settings.bot_mode == "webhook":
             for channel in self.channels:
                 channel.add_webhook_route(
@@ -300,6 +316,29 @@ class Service:
 
         return LocationPage(language, submit)
 
+    def _upload_page(self) -> UploadPage:
+        """The Zalo upload page: a valid link's file is stored, then goes to the inbox."""
+        assert self.router is not None and self.inbox is not None
+        services, inbox, uploads = self.router.services, self.inbox, self.storage.uploads
+
+        async def language(token: str) -> str | None:
+            target = await upload_target(services, token)
+            return target.language if target else None
+
+        async def submit(token: str, sent: UploadedFile) -> bool:
+            target = await use_upload_link(services, token)
+            if target is None or target.platform is not Platform.ZALO:
+                return False
+            upload_id = uuid.uuid4().hex
+            await uploads.put(upload_id, sent.data, sent.filename, sent.mime)
+            now, size = self.clock.now(), len(sent.data)
+            await inbox.accept(
+                page_file(target.chat_id, target.user_id, upload_id, sent.filename, size, now)
+            )
+            return True
+
+        return UploadPage(language, submit)
+
     def _landing(self) -> FindLanding:
         """A poster's QR token → what its landing page shows (None: forged, revoked, retired)."""
         assert self.router is not None
@@ -364,6 +403,8 @@ class Service:
             checkpoints=storage.checkpoints,
             visits=storage.visits,
             daily_checks=storage.daily_checks,
+            workers=storage.workers,
+            cards=storage.cards,
             areas=load_areas(settings.areas_file),
             clock=self.clock,
             policy=self._policy(),

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import re
 import sys
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import httpx
@@ -29,10 +31,12 @@ from core.checkpoints import (
     start_payload,
 )
 from core.clock import SystemClock
+from core.dates import format_date, parse_date
 from core.matching import fold
 from core.models import Checkpoint, CheckpointKind, Organisation, OrgKind, Role, Staff
 from core.phone import normalize_phone
 from core.posters import PosterItem, poster_pdf, poster_png
+from core.texts import t
 from core.tokens import new_code, new_id
 from core.trace_report import TraceReport, names_for
 from core.tracing import TraceRules, trace
@@ -106,6 +110,9 @@ def _checkpoint_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     poster.add_argument("--org", help="every live checkpoint of this organisation (PDF)")
     poster.add_argument("--out", required=True, type=Path, help="FILE.pdf or FILE.png")
     poster.add_argument("--lang", default="vi", choices=["vi", "en"])
+    poster.add_argument("--shift", help="HH:MM-HH:MM: posters valid only in this shift or trip")
+    poster.add_argument("--from", dest="first_day", help="the shift's first day (dd/mm/yyyy)")
+    poster.add_argument("--days", type=int, default=1, help="one poster per day, for this many")
 
 
 async def run_command(settings: Settings, args: argparse.Namespace, command: Command) -> str:
@@ -322,17 +329,52 @@ async def _posters(storage: Storage, settings: Settings, args: argparse.Namespac
         checkpoints = [checkpoint] if checkpoint and not checkpoint.retired else []
     if not checkpoints:
         raise SystemExit("no live checkpoint to print")
+    windows = _shift_windows(settings, args)
+    items = [
+        item
+        for window in windows
+        for item in await _poster_items(storage, settings, checkpoints, window, args.lang)
+    ]
     suffix = args.out.suffix.lower()
-    if suffix not in (".pdf", ".png") or (suffix == ".png" and len(checkpoints) > 1):
-        raise SystemExit("--out must be FILE.pdf, or FILE.png for one checkpoint")
-    items = await _poster_items(storage, settings, checkpoints)
+    if suffix not in (".pdf", ".png") or (suffix == ".png" and len(items) > 1):
+        raise SystemExit("--out must be FILE.pdf, or FILE.png for one poster")
     poster = poster_pdf(items, args.lang) if suffix == ".pdf" else poster_png(items[0], args.lang)
     args.out.write_bytes(poster)
     return f"wrote {len(items)} poster(s) to {args.out}"
 
 
+def _shift_windows(
+    settings: Settings, args: argparse.Namespace
+) -> list[tuple[datetime, datetime] | None]:
+    """One window per day with --shift (a night shift ends the next morning); else none."""
+    if not args.shift:
+        return [None]
+    zone = settings.schedule.tz
+    first = (
+        parse_date(args.first_day, SystemClock().now().astimezone(zone).date())
+        if args.first_day
+        else None
+    )
+    hours = re.fullmatch(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})", args.shift)
+    if hours is None or (args.first_day and first is None) or not 1 <= args.days <= 31:
+        raise SystemExit("--shift HH:MM-HH:MM, --from dd/mm/yyyy, --days 1-31")
+    start_at = time(int(hours[1]), int(hours[2]))
+    end_at = time(int(hours[3]), int(hours[4]))
+    day = first or SystemClock().now().astimezone(zone).date()
+    windows: list[tuple[datetime, datetime] | None] = []
+    for offset in range(args.days):
+        start = datetime.combine(day + timedelta(days=offset), start_at, zone)
+        end = datetime.combine(start.date(), end_at, zone)
+        windows.append((start, end if end > start else end + timedelta(days=1)))
+    return windows
+
+
 async def _poster_items(
-    storage: Storage, settings: Settings, checkpoints: list[Checkpoint]
+    storage: Storage,
+    settings: Settings,
+    checkpoints: list[Checkpoint],
+    window: tuple[datetime, datetime] | None = None,
+    lang: str = "vi",
 ) -> list[PosterItem]:
     areas, keys = load_areas(settings.areas_file), settings.keyring()
     username = await _bot_username(settings)
@@ -341,10 +383,10 @@ async def _poster_items(
     items = []
     for checkpoint in checkpoints:
         org = await _live_org(storage, checkpoint.org_id)
-        target = qr_target(
-            checkpoint_token(keys, checkpoint), settings.public_base_url, username or ""
-        )
-        items.append(PosterItem(org, checkpoint, areas.name(checkpoint.area), target))
+        token = checkpoint_token(keys, checkpoint, window)
+        target = qr_target(token, settings.public_base_url, username or "")
+        label = _window_label(window, settings, lang) if window else ""
+        items.append(PosterItem(org, checkpoint, areas.name(checkpoint.area), target, label))
     return items
 
 
@@ -377,6 +419,18 @@ async def _person_to_trace(storage: Storage, args: argparse.Namespace) -> str:
     if not found:
         raise SystemExit(f"nobody with the phone {args.phone!r}")
     return (registered or found)[0].id
+
+
+def _window_label(window: tuple[datetime, datetime], settings: Settings, lang: str) -> str:
+    """ "ca 06:00–14:00 ngày 27/11/2026"."""
+    start, end = (moment.astimezone(settings.schedule.tz) for moment in window)
+    return t(
+        lang,
+        "poster.shift",
+        start=f"{start:%H:%M}",
+        end=f"{end:%H:%M}",
+        day=format_date(start.date()),
+    )
 
 
 COMMANDS: dict[str, Command] = {

@@ -1,18 +1,21 @@
-"""Our web server: health check, media for Zalo, the Zalo location page, the checkpoints' QR
-landing page, and the webhooks."""
+"""Our web server: health check, media for Zalo, the Zalo location and upload pages, the
+checkpoints' QR landing page, and the webhooks."""
 
 from __future__ import annotations
 
 import html
 import json
 import math
+import mimetypes
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
-from core.channel import MediaStore
+from core.channel import DOCUMENT_MAX_BYTES, MediaStore
 from core.texts import DEFAULT_LANGUAGE, t
 
 HealthCheck = Callable[[], Awaitable[dict[str, object]]]
@@ -26,6 +29,30 @@ class LocationPage:
 
     language: Callable[[str], Awaitable[str | None]]
     submit: Callable[[str, Position], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file sent from the upload page: its bytes and the sender's (cleaned) name for it."""
+
+    data: bytes
+    filename: str
+    mime: str
+
+
+@dataclass(frozen=True)
+class UploadPage:
+    """What the upload page asks the service: a link's language (None: not valid now), and to
+    take the file sent with it (False: the link is no longer valid)."""
+
+    language: Callable[[str], Awaitable[str | None]]
+    submit: Callable[[str, UploadedFile], Awaitable[bool]]
+
+
+UPLOAD_TYPES = (".xlsx", ".csv")
+_FORM_OVERHEAD = 64 * 1024  # multipart boundaries and headers around the file
+_FILENAME_LIMIT = 120
+_FORM_PARTS = 3
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,7 @@ def build_web_app(
     health: HealthCheck,
     location: LocationPage | None = None,
     landing: FindLanding | None = None,
+    upload: UploadPage | None = None,
 ) -> web.Application:
     """The aiohttp application; channels add their webhook routes to it."""
     app = web.Application(client_max_size=2 * 1024 * 1024)
@@ -66,6 +94,8 @@ def build_web_app(
         add_location_page(app, location)
     if landing is not None:
         add_landing_page(app, landing)
+    if upload is not None:
+        add_upload_page(app, upload)
     return app
 
 
@@ -127,6 +157,113 @@ def add_location_page(app: web.Application, page: LocationPage) -> None:
     app.router.add_post("/vitri/{token}", receive)
 
 
+def add_upload_page(app: web.Application, page: UploadPage) -> None:
+    """GET /tep/<token>: a form to send one spreadsheet; POST stores it (never served back)."""
+
+    async def show(request: web.Request) -> web.Response:
+        lang = await page.language(request.match_info["token"])
+        nonce = secrets.token_urlsafe(12)
+        if lang is None:
+            return _page_response(_upload_note(DEFAULT_LANGUAGE, nonce, "invalid"), nonce, 410)
+        return _page_response(_upload_form(lang, nonce), nonce, 200)
+
+    async def receive(request: web.Request) -> web.Response:
+        token, nonce = request.match_info["token"], secrets.token_urlsafe(12)
+        lang = await page.language(token)
+        if lang is None:
+            return _page_response(_upload_note(DEFAULT_LANGUAGE, nonce, "invalid"), nonce, 410)
+        try:
+            sent = await _uploaded(request)
+        except web.HTTPRequestEntityTooLarge:
+            body = _upload_note(lang, nonce, "too_large", limit=DOCUMENT_MAX_BYTES // 1_000_000)
+            # Stop reading what the phone still sends: the connection closes after the answer.
+            return _page_response(body, nonce, 413, close=True)
+        if sent is None:
+            return _page_response(_upload_form(lang, nonce, "missing"), nonce, 400)
+        if not sent.filename.lower().endswith(UPLOAD_TYPES):
+            return _page_response(_upload_form(lang, nonce, "wrong_type"), nonce, 415)
+        if not await page.submit(token, sent):
+            return _page_response(_upload_note(DEFAULT_LANGUAGE, nonce, "invalid"), nonce, 410)
+        return _page_response(_upload_note(lang, nonce, "done"), nonce, 200)
+
+    app.router.add_get("/tep/{token}", show)
+    app.router.add_post("/tep/{token}", receive)
+
+
+async def _uploaded(request: web.Request) -> UploadedFile | None:
+    """The form's file (None when there is none or it is empty); raises 413 over the limit."""
+    declared = request.content_length
+    if declared is None:  # browsers send forms with a length: that bounds what we read
+        return None
+    if declared > DOCUMENT_MAX_BYTES + _FORM_OVERHEAD:
+        raise web.HTTPRequestEntityTooLarge(DOCUMENT_MAX_BYTES, declared)
+    try:
+        reader = await request.multipart()
+        for _ in range(_FORM_PARTS):  # the form has one field: skip little else
+            part = await reader.next()
+            if part is None:
+                break
+            if isinstance(part, BodyPartReader) and part.name == "file" and part.filename:
+                data = await _read_capped(part)
+                if not data:
+                    return None
+                name = _clean_filename(part.filename)
+                mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+                return UploadedFile(data, name, mime)
+    except (ValueError, AssertionError, KeyError):  # not a multipart form, or a broken one
+        return None
+    return None
+
+
+async def _read_capped(part: BodyPartReader) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        data += chunk
+        if len(data) > DOCUMENT_MAX_BYTES:
+            raise web.HTTPRequestEntityTooLarge(DOCUMENT_MAX_BYTES, len(data))
+    return bytes(data)
+
+
+def _clean_filename(name: str) -> str:
+    """The last path part, without control characters, of a sane length."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    kept = "".join(c for c in unicodedata.normalize("NFC", base) if c.isprintable()).strip()
+    if len(kept) > _FILENAME_LIMIT:
+        stem, dot, suffix = kept.rpartition(".")
+        room = _FILENAME_LIMIT - len(suffix) - 1
+        kept = f"{stem[:room]}.{suffix}" if dot and room > 0 else kept[:_FILENAME_LIMIT]
+    return kept or "file"
+
+
+def _upload_form(lang: str, nonce: str, problem: str = "") -> str:
+    """The form: one file input for a spreadsheet, the send button, short help."""
+    note = f'<p class="problem" role="alert">{_upload_text(lang, problem)}</p>' if problem else ""
+    accept = ",".join(UPLOAD_TYPES)
+    content = (
+        f"<p>{_upload_text(lang, 'intro')}</p>{note}"
+        '<form method="post" enctype="multipart/form-data" id="upload">'
+        f'<p><input type="file" name="file" accept="{accept}" required></p>'
+        f'<button type="submit">{_upload_text(lang, "button")}</button></form>'
+        f'<p id="status" role="status"></p><p class="help">{_upload_text(lang, "help")}</p>'
+    )
+    sending = json.dumps(t(lang, "upload.sending"), ensure_ascii=False).replace("</", "<\\/")
+    script = f"""<script nonce="{nonce}">
+document.getElementById("upload").addEventListener("submit", (event) => {{
+  event.target.querySelector("button").disabled = true;
+  document.getElementById("status").textContent = {sending};
+}});
+</script>"""
+    return _shell(lang, nonce, content, "upload.page_title", script)
+
+
+def _upload_note(lang: str, nonce: str, key: str, **values: object) -> str:
+    return _shell(lang, nonce, f"<p>{_upload_text(lang, key, **values)}</p>", "upload.page_title")
+
+
+def _upload_text(lang: str, key: str, **values: object) -> str:
+    return html.escape(t(lang, f"upload.{key}", **values))
+
+
 def _position(body: str) -> Position | None:
     """{lat, lon, accuracy} as the page sends it; None unless a position on Earth."""
     try:
@@ -142,7 +279,7 @@ def _position(body: str) -> Position | None:
     return lat, lon, accuracy
 
 
-def _page_response(body: str, nonce: str, status: int) -> web.Response:
+def _page_response(body: str, nonce: str, status: int, close: bool = False) -> web.Response:
     headers = {
         "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",  # the token is in the URL
@@ -151,6 +288,8 @@ def _page_response(body: str, nonce: str, status: int) -> web.Response:
             "connect-src 'self'"
         ),
     }
+    if close:
+        headers["Connection"] = "close"
     return web.Response(text=body, content_type="text/html", status=status, headers=headers)
 
 
@@ -170,6 +309,8 @@ a.button{{display:block;text-align:center;font-size:1.2rem;padding:14px 20px;bor
 background:#229ed9;color:#fff;text-decoration:none}}
 .code{{font-size:2.2rem;font-weight:700;letter-spacing:.1em;text-align:center}}
 #status{{margin-top:16px;font-weight:600}}
+input[type=file]{{font-size:1.1rem;width:100%}} .problem{{color:#b00020;font-weight:600}}
+.help{{color:#555;font-size:.95rem}}
 </style></head><body><h1>{title}</h1>{content}{script}</body></html>"""
 
 

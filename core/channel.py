@@ -25,6 +25,7 @@ class Kind(StrEnum):
     PHOTO = "photo"
     CONTACT = "contact"
     LOCATION = "location"
+    DOCUMENT = "document"  # a file (a spreadsheet to import); images are photos
     STICKER = "sticker"
     MIGRATED = "migrated"  # a Telegram group became a supergroup with a new chat id
     UNSUPPORTED = "unsupported"
@@ -70,6 +71,23 @@ class Photo:
     unique_id: str | None = None
 
 
+DOCUMENT_MAX_BYTES = 5_000_000  # the largest file a user may send us (spreadsheets)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file the user sent; `download` fetches its bytes (call it at once: links expire).
+
+    `download` raises `TooLarge` above `DOCUMENT_MAX_BYTES` and `ChannelError` when the file
+    cannot be fetched. `filename` is the sender's name for it: untrusted, for display and type.
+    """
+
+    download: Callable[[], Awaitable[bytes]]
+    filename: str
+    size: int | None = None
+    mime: str | None = None
+
+
 @dataclass(frozen=True)
 class Received:
     """An update as it arrived, before any work on it: what the inbox stores.
@@ -111,6 +129,7 @@ class Incoming:
     payload: str = ""
     button_data: str = ""
     photo: Photo | None = None
+    document: Document | None = None
     contact_phone: str = ""
     location: tuple[float, float] | None = None  # latitude, longitude
     accuracy: float | None = None  # metres, when the device reported it
@@ -229,4 +248,12 @@ class MediaStore(Protocol):
 
     async def get(self, token: str) -> tuple[bytes, str] | None:
         """Bytes and MIME type for a token, or None when unknown or expired."""
+        ...
+
+
+class UploadStore(Protocol):
+    """Files sent from our upload page (Zalo bots receive no files), kept for a day."""
+
+    async def get(self, upload_id: str) -> tuple[bytes, str, str] | None:
+        """The bytes, file name and MIME type of an upload, or None when unknown or expired."""
         ...

@@ -2,7 +2,7 @@
 
 A token signs the checkpoint's id and version (core/tokens.py): revoking a checkpoint moves
 its version on, so every poster printed before stops working; retiring it stops them all.
-Tokens never expire for now (per-shift or per-trip tokens will carry an expiry).
+A poster printed for one shift or bus trip carries a token valid only in that window.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.models import Checkpoint, CheckpointKind
+from core.models import Card, Checkpoint, CheckpointKind
 from core.tokens import Claim, InvalidToken, Keyring, sign, verify
 
 CHECKPOINT_KIND = "cp"  # also the `/start` payload's prefix: "cp_<token>"
+CARD_KIND = "pc"  # a personal card's QR holds "KHAIBAO-PC:<token>"
+_CARD_PREFIX = "KHAIBAO-PC:"
 LANDING_PATH = "/q/"
 # A checkpoint's token inside what a QR code holds: our landing page or a Telegram link.
 _TOKEN_IN_QR = re.compile(
@@ -35,9 +37,15 @@ class VisitRules:
         return at + (self.bus_trip if kind is CheckpointKind.BUS else self.longest)
 
 
-def checkpoint_token(keys: Keyring, checkpoint: Checkpoint) -> str:
-    """The signed token of a checkpoint's current version (35 characters)."""
-    return sign(keys, CHECKPOINT_KIND, checkpoint.id, version=checkpoint.version)
+def checkpoint_token(
+    keys: Keyring, checkpoint: Checkpoint, window: tuple[datetime, datetime] | None = None
+) -> str:
+    """The signed token of a checkpoint's current version (35 characters); with a `window`
+    (a shift, a bus trip), valid only from its start to its end (41 characters)."""
+    start, end = window or (None, None)
+    return sign(
+        keys, CHECKPOINT_KIND, checkpoint.id, end, version=checkpoint.version, not_before=start
+    )
 
 
 def start_payload(token: str) -> str:
@@ -63,7 +71,7 @@ def qr_target(token: str, public_base_url: str | None, bot_username: str) -> str
 
 
 def read_checkpoint_token(keys: Keyring, token: str, now: datetime) -> Claim:
-    """The checkpoint a token names; raises InvalidToken("forged" or "expired")."""
+    """The checkpoint a token names; raises InvalidToken("forged", "expired" or "not_yet")."""
     return verify(keys, CHECKPOINT_KIND, token, now)
 
 
@@ -71,7 +79,8 @@ def verify_checkpoint(keys: Keyring, token: str, checkpoint: Checkpoint, now: da
     """Accept a token of this checkpoint's current version only.
 
     Raises InvalidToken: "forged" (bad signature, unknown key, another checkpoint's token),
-    "expired", "retired" (the checkpoint is out of use) or "revoked" (older posters).
+    "expired" or "not_yet" (another shift's poster), "retired" (the checkpoint is out of use)
+    or "revoked" (older posters).
     """
     claim = read_checkpoint_token(keys, token, now)
     if claim.id != checkpoint.id:
@@ -86,3 +95,18 @@ def token_in_qr(text: str) -> str | None:
     """The checkpoint token in a decoded QR text (a poster's URL), if it holds one."""
     found = _TOKEN_IN_QR.search(text)
     return found.group(1) if found else None
+
+
+def card_qr(keys: Keyring, card: Card) -> str:
+    """What a personal card's QR code holds: its signed token, not a link to open."""
+    return _CARD_PREFIX + sign(keys, CARD_KIND, card.id, version=card.version)
+
+
+def card_in_qr(keys: Keyring, text: str, now: datetime) -> Claim | None:
+    """The card a decoded QR text names, when it is a genuine personal card."""
+    if not text.startswith(_CARD_PREFIX):
+        return None
+    try:
+        return verify(keys, CARD_KIND, text.removeprefix(_CARD_PREFIX), now)
+    except InvalidToken:
+        return None

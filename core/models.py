@@ -29,6 +29,9 @@ class Person(BaseModel):
     address: str = ""
     consent: Consent | None = None  # None for a person staff enrolled who has not opened the bot
     created_at: datetime
+    residence: str = ""  # current place of stay (a worker's dormitory, lodging…)
+    tests: list[LabTest] = Field(default_factory=list)
+    vaccinations: list[Vaccination] = Field(default_factory=list)
 
 
 class Account(BaseModel):
@@ -98,6 +101,7 @@ class Staff(BaseModel):
     role: Role
     areas: list[str] = Field(default_factory=list)
     orgs: list[str] = Field(default_factory=list)  # an org_manager's organisations
+    gate: str = ""  # the checkpoint this account records personal cards at, if any
     language: str = "vi"  # for staff who are not also registered residents
     added_by: str
     added_at: datetime
@@ -221,6 +225,34 @@ class Case(BaseModel):
     ended_at: datetime | None = None
     home: Home | None = None
     proxies: list[str] = Field(default_factory=list)  # people who declare for this resident
+
+
+class Vaccination(BaseModel):
+    """A vaccine dose staff recorded for a person."""
+
+    dose: int
+    on: date
+    vaccine: str
+    by: str
+    at: datetime
+
+
+class Worker(BaseModel):
+    """Someone on an organisation's worker list, by phone. Linked to their own record once
+    they use the bot with that phone verified and agree; until then the list's details wait
+    here."""
+
+    id: str  # "<org id>/<phone>"
+    org_id: str
+    phone: str
+    name: str
+    person_id: str = ""
+    residence: str = ""
+    tests: list[LabTest] = Field(default_factory=list)
+    vaccinations: list[Vaccination] = Field(default_factory=list)
+    added_by: str
+    added_at: datetime
+    invited_at: datetime | None = None
 
 
 class Invite(BaseModel):
@@ -406,3 +438,15 @@ class DailyCheck(BaseModel):
     def worrying(self) -> bool:
         """Any "yes": the organisation's manager and the commune's staff are told."""
         return self.symptoms or self.contact or self.travel
+
+
+class Card(BaseModel):
+    """A printed personal QR card for someone without a smartphone: a gate account scans it
+    (or types its code) to record their visit."""
+
+    id: str  # 12 hex digits, signed into the card's QR
+    person_id: str
+    code: str  # KBxxxxxxxx, printed on the card
+    version: int = 0
+    created_by: str
+    created_at: datetime

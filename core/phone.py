@@ -35,3 +35,13 @@ def display_phone(e164: str) -> str:
     if local[:3] in ("024", "028"):
         return f"{local[:3]} {local[3:7]} {local[7:]}"
     return f"{local[:4]} {local[4:7]} {local[7:]}"
+
+
+def leading_phone(words: list[str]) -> tuple[str | None, list[str]]:
+    """A phone typed at the start of a command, in groups or not ("0912 345 678 …"), and the
+    words after it; (None, words) when the words do not start with one."""
+    for count in range(len(words), 0, -1):
+        phone = normalize_phone("".join(words[:count]))
+        if phone:
+            return phone, words[count:]
+    return None, words

@@ -11,6 +11,7 @@ from core.models import (
     Account,
     Ack,
     AuditEntry,
+    Card,
     Case,
     ChatRef,
     Checkpoint,
@@ -29,7 +30,9 @@ from core.models import (
     Priority,
     Review,
     Staff,
+    Vaccination,
     Visit,
+    Worker,
 )
 
 
@@ -96,6 +99,12 @@ class People(Protocol):
 
     async def fill_address(self, person_id: str, address: str) -> None:
         """Set the address where none is known yet."""
+        ...
+
+    async def add_records(
+        self, person_id: str, residence: str, tests: list[LabTest], vaccinations: list[Vaccination]
+    ) -> bool:
+        """Set a person's place of stay (when given) and add tests and doses not yet known."""
         ...
 
     async def get(self, person_id: str) -> Person | None:
@@ -172,6 +181,10 @@ class StaffDirectory(Protocol):
 
     async def add(self, staff: Staff) -> None:
         """Create or replace a staff record."""
+        ...
+
+    async def set_gate(self, platform: Platform, user_id: str, checkpoint_id: str) -> bool:
+        """Make a staff account record personal cards at a checkpoint ("" to stop)."""
         ...
 
     async def remove(self, platform: Platform, user_id: str) -> bool:
@@ -552,7 +565,7 @@ class Visits(Protocol):
         """The person's visit not checked out yet, if any."""
         ...
 
-    async def close(self, visit_id: str, at: datetime, how: str, by: str = "") -> Visit | None:
+    async def close(self, visit: Visit, at: datetime, how: str, by: str = "") -> Visit | None:
         """Check an open visit out (`by`: the scan that did): the closed visit, None when it
         was closed already."""
         ...
@@ -581,4 +594,48 @@ class DailyChecks(Protocol):
 
     async def get(self, person_id: str, day: date) -> DailyCheck | None:
         """A person's declaration for one day."""
+        ...
+
+
+class Workers(Protocol):
+    """Organisations' worker lists, by phone."""
+
+    async def upsert(self, worker: Worker) -> Worker:
+        """Add a worker to a list or refresh the list's details; a link made stays."""
+        ...
+
+    async def get(self, worker_id: str) -> Worker | None:
+        """One entry of a list."""
+        ...
+
+    async def of_org(self, org_id: str) -> list[Worker]:
+        """An organisation's list, by name."""
+        ...
+
+    async def with_phone(self, phone: str) -> list[Worker]:
+        """Every list entry for this phone."""
+        ...
+
+    async def invited(self, worker_id: str, at: datetime) -> bool:
+        """Mark an entry's invitation sent; False when it had been sent already."""
+        ...
+
+    async def link(self, worker_id: str, person_id: str) -> Worker | None:
+        """Link an entry to the person who agreed: the linked entry, None if it was already."""
+        ...
+
+
+class Cards(Protocol):
+    """Personal QR cards, by id and by printed code."""
+
+    async def add(self, card: Card) -> Card:
+        """Store a new card, drawing another code while its code is taken."""
+        ...
+
+    async def get(self, card_id: str) -> Card | None:
+        """A card by id."""
+        ...
+
+    async def by_code(self, code: str) -> Card | None:
+        """A card by its printed code."""
         ...

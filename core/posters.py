@@ -1,4 +1,5 @@
-"""A4 checkpoint posters: a PDF to print (reportlab) and a PNG for screens (Pillow).
+"""A4 checkpoint posters: a PDF to print (reportlab) and a PNG for screens (Pillow); and
+personal QR cards for people without a smartphone.
 
 Both draw one layout, measured in millimetres, with DejaVu Sans (matplotlib ships it; it has
 every Vietnamese glyph, reportlab's own fonts do not). Every string is NFC-normalised first:
@@ -19,6 +20,7 @@ from pathlib import Path
 import segno
 from PIL import Image, ImageDraw, ImageFont
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -47,6 +49,7 @@ class PosterItem:
     checkpoint: Checkpoint
     area_name: str
     url: str
+    window: str = ""  # "Ca 06:00–14:00, 27/11/2026": a poster valid for one shift or trip only
 
 
 @dataclass(frozen=True)
@@ -136,11 +139,15 @@ def _layout(item: PosterItem, lang: str) -> tuple[list[_Text], _Qr]:
     module = QR_MM / len(qr.matrix)
     top = column.y + QUIET_MODULES * module
     column.gap(QR_MM + 2 * QUIET_MODULES * module)
-    column.add(t(lang, "poster.code", code=checkpoint.code), 32, bold=True)
+    if item.window:  # the checkpoint's code works at any time: a shift poster shows none
+        column.add(t(lang, "poster.window", window=item.window), 24, bold=True, color=RED)
+    else:
+        column.add(t(lang, "poster.code", code=checkpoint.code), 32, bold=True)
     column.gap(2)
     for platform in ("telegram", "zalo"):
         column.add(t(lang, f"poster.{platform}_title"), 13, bold=True)
-        column.add(t(lang, f"poster.{platform}_steps", code=checkpoint.code), 12)
+        steps = "zalo_steps_window" if item.window and platform == "zalo" else f"{platform}_steps"
+        column.add(t(lang, f"poster.{steps}", code=checkpoint.code), 12)
     column.gap(2)
     column.add(t(lang, "poster.footer"), 9, color=GREY)
     return column.texts, _Qr(top, QR_MM, qr.matrix)
@@ -207,4 +214,87 @@ def poster_png(item: PosterItem, lang: str = "vi", dpi: int = 150) -> bytes:
         draw.rectangle((x, y, x + length * module - 1, y + module - 1), fill=BLACK)
     buffer = io.BytesIO()
     image.save(buffer, "PNG", dpi=(dpi, dpi))
+    return buffer.getvalue()
+
+
+CARD_MM = (85.6, 54.0)  # a bank card: fits a wallet
+CARDS_PER_ROW, CARD_ROWS = 2, 5  # on an A4 sheet, cut along the grey lines
+CARD_DPI = 300
+
+
+@dataclass(frozen=True)
+class CardItem:
+    """One personal card to print: whose, their commune, the code and what the QR holds."""
+
+    name: str
+    area_name: str
+    code: str
+    qr_text: str
+
+
+def card_png(item: CardItem, lang: str = "vi") -> bytes:
+    """A personal QR card at its real size (300 dpi), to show or print."""
+    buffer = io.BytesIO()
+    _card_image(item, lang).save(buffer, "PNG", dpi=(CARD_DPI, CARD_DPI))
+    return buffer.getvalue()
+
+
+def _card_image(item: CardItem, lang: str) -> Image.Image:
+    px = CARD_DPI / 25.4
+    image = Image.new("RGB", (round(CARD_MM[0] * px), round(CARD_MM[1] * px)), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, image.width - 1, image.height - 1), outline=GREY, width=2)
+    qr = segno.make(_nfc(item.qr_text), error="m", micro=False)
+    side = round(40 * px)  # 40 mm: read at arm's length by the gate's phone
+    module = max(1, side // (len(qr.matrix) + 2 * QUIET_MODULES))
+    top = left = round(4 * px) + QUIET_MODULES * module
+    for row, column, length in _dark_runs(qr.matrix):
+        x, y = left + column * module, top + row * module
+        draw.rectangle((x, y, x + length * module - 1, y + module - 1), fill=BLACK)
+    text_left = round(48 * px)
+    lines = [
+        (t(lang, "card.title"), 9, True, RED),
+        (_nfc(item.name), 11, True, BLACK),
+        (_nfc(item.area_name), 8, False, GREY),
+        (t(lang, "card.code"), 7, False, GREY),
+        (item.code, 11, True, BLACK),
+        (t(lang, "card.hint"), 6, False, GREY),
+    ]
+    y = round(8 * px)
+    for text, size, bold, color in lines:
+        font = ImageFont.truetype(str(font_path(bold)), round(size * MM_PER_PT * px))
+        for line in _wrap_to(draw, _nfc(text), font, image.width - text_left - round(3 * px)):
+            draw.text((text_left, y), line, fill=color, font=font)
+            y += round(size * MM_PER_PT * px * LINE_SPACING)
+    return image
+
+
+def _wrap_to(
+    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int
+) -> list[str]:
+    """Greedy word wrap to a pixel width."""
+    lines: list[str] = []
+    for word in text.split():
+        joined = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textlength(joined, font=font) <= width:
+            lines[-1] = joined
+        else:
+            lines.append(word)
+    return lines
+
+
+def card_pdf(items: Sequence[CardItem], lang: str = "vi") -> bytes:
+    """A4 sheets of personal cards at their real size, ten per page."""
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
+    per_page = CARDS_PER_ROW * CARD_ROWS
+    for first in range(0, len(items), per_page):
+        for index, item in enumerate(items[first : first + per_page]):
+            row, column = divmod(index, CARDS_PER_ROW)
+            x = MARGIN_MM + column * (CARD_MM[0] + 5)
+            y = PAGE_MM[1] - MARGIN_MM - (row + 1) * (CARD_MM[1] + 0)
+            reader = ImageReader(io.BytesIO(card_png(item, lang)))
+            canvas.drawImage(reader, _pt(x), _pt(y), _pt(CARD_MM[0]), _pt(CARD_MM[1]))
+        canvas.showPage()
+    canvas.save()
     return buffer.getvalue()

@@ -23,6 +23,8 @@ _KID_BYTES = 2
 _VERSION_BYTES = 2
 _EXPIRY_BYTES = 4  # minutes since the epoch; 0 = never expires
 _BODY_BYTES = _KID_BYTES + _VERSION_BYTES + _ID_BYTES + _EXPIRY_BYTES
+# A token for a time window (a shift, a bus trip) also carries when it starts: 41 characters.
+_WINDOW_BODY_BYTES = _BODY_BYTES + _EXPIRY_BYTES
 _MAC_BYTES = 12
 
 
@@ -36,11 +38,12 @@ class InvalidToken(Exception):
 
 @dataclass(frozen=True)
 class Claim:
-    """What a valid token says: which record, which version of it, and until when."""
+    """What a valid token says: which record, which version of it, from and until when."""
 
     id: str
     version: int
     expires_at: datetime | None
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -75,35 +78,52 @@ def sign(
     record_id: str,
     expires_at: datetime | None = None,
     version: int = 0,
+    not_before: datetime | None = None,
 ) -> str:
-    """A URL-safe token (35 chars, Telegram's deep-link alphabet) for one version of a record."""
-    minutes = int(expires_at.timestamp() // 60) if expires_at else 0
+    """A URL-safe token (35 chars, Telegram's deep-link alphabet) for one version of a
+    record; 41 chars when it is valid only from `not_before`."""
     body = (
         key_id(keys.current)
         + version.to_bytes(_VERSION_BYTES, "big")
         + bytes.fromhex(record_id)
-        + minutes.to_bytes(_EXPIRY_BYTES, "big")
+        + _minutes(expires_at)
+        + (_minutes(not_before) if not_before else b"")
     )
     return base64.urlsafe_b64encode(body + _mac(keys.current, kind, body)).decode().rstrip("=")
 
 
 def verify(keys: Keyring, kind: str, token: str, now: datetime) -> Claim:
-    """Check a token's key, signature and expiry; raises InvalidToken("forged" or "expired")."""
+    """Check a token's key, signature and time window; raises InvalidToken("forged",
+    "expired" or "not_yet")."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except ValueError:
         raise InvalidToken("forged") from None
     body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-    key = keys.key(body[:_KID_BYTES]) if len(body) == _BODY_BYTES else None
+    sized = len(body) in (_BODY_BYTES, _WINDOW_BODY_BYTES)
+    key = keys.key(body[:_KID_BYTES]) if sized else None
     if key is None or not hmac.compare_digest(mac, _mac(key, kind, body)):
         raise InvalidToken("forged")
     version = int.from_bytes(body[_KID_BYTES : _KID_BYTES + _VERSION_BYTES], "big")
-    record = body[_KID_BYTES + _VERSION_BYTES : -_EXPIRY_BYTES].hex()
-    minutes = int.from_bytes(body[-_EXPIRY_BYTES:], "big")
-    expires_at = datetime.fromtimestamp(minutes * 60, UTC) if minutes else None
+    record_end = _KID_BYTES + _VERSION_BYTES + _ID_BYTES
+    record = body[_KID_BYTES + _VERSION_BYTES : record_end].hex()
+    expires_at = _moment(body[record_end : record_end + _EXPIRY_BYTES])
+    not_before = _moment(body[record_end + _EXPIRY_BYTES :])
     if expires_at is not None and expires_at <= now:
         raise InvalidToken("expired")
-    return Claim(record, version, expires_at)
+    if not_before is not None and now < not_before:
+        raise InvalidToken("not_yet")
+    return Claim(record, version, expires_at, not_before)
+
+
+def _minutes(moment: datetime | None) -> bytes:
+    """A moment as minutes since the epoch (0: none)."""
+    return (int(moment.timestamp() // 60) if moment else 0).to_bytes(_EXPIRY_BYTES, "big")
+
+
+def _moment(raw: bytes) -> datetime | None:
+    minutes = int.from_bytes(raw, "big")
+    return datetime.fromtimestamp(minutes * 60, UTC) if minutes else None
 
 
 def new_code() -> str:

@@ -16,11 +16,12 @@ from core.dates import format_moment
 from core.geo import LocationRules
 from core.imaging import NormalisedPhoto
 from core.matching import pick
-from core.models import Account, Case, Conversation, Staff
+from core.models import Account, Case, Conversation, Organisation, Staff
 from core.ports import (
     Accounts,
     Attempts,
     AuditLog,
+    Cards,
     Cases,
     Checkpoints,
     Clock,
@@ -35,6 +36,7 @@ from core.ports import (
     PhotoStore,
     StaffDirectory,
     Visits,
+    Workers,
 )
 from core.schedule import Schedule
 from core.texts import DEFAULT_LANGUAGE, t, voice
@@ -84,6 +86,8 @@ class Services:
     checkpoints: Checkpoints
     visits: Visits
     daily_checks: DailyChecks
+    workers: Workers
+    cards: Cards
     areas: AreaCatalog
     clock: Clock
     policy: Policy
@@ -121,6 +125,7 @@ class Context:
     _to_declare: list[Case] | None = None
     _staff: Staff | None = None
     _staff_known: bool = False
+    _orgs: dict[str, Organisation | None] = field(default_factory=dict)
 
     @property
     def lang(self) -> str:
@@ -155,6 +160,12 @@ class Context:
             self._staff = await self.services.staff.get(incoming.platform, incoming.user_id)
             self._staff_known = True
         return self._staff
+
+    async def org(self, org_id: str) -> Organisation | None:
+        """An organisation (looked up once per update)."""
+        if org_id not in self._orgs:
+            self._orgs[org_id] = await self.services.orgs.get(org_id)
+        return self._orgs[org_id]
 
     async def cases_to_declare(self) -> list[Case]:
         """The user's own active case first, then those they declare for as a proxy."""

@@ -198,8 +198,10 @@ async def take_confirm(ctx: Context) -> str | None:
         return END
     if await _refused_as_active(ctx, str(data["phone"])):  # enrolled meanwhile by someone else
         return END
-    verified = await _verified_person(ctx, str(data["phone"]))
-    person = verified or await _enrolled_record(ctx)
+    verified = await verified_person(ctx.services, str(data["phone"]))
+    person = verified or await enrolled_record(
+        ctx.services, str(data["name"]), str(data["phone"]), str(data["area"]), str(data["address"])
+    )
     case = await _create_case(ctx, person)
     if case is None:
         return END
@@ -210,26 +212,26 @@ async def take_confirm(ctx: Context) -> str | None:
     return END
 
 
-async def _verified_person(ctx: Context, phone: str) -> Person | None:
+async def verified_person(services: Services, phone: str) -> Person | None:
     """A resident whose own chat account proved this phone: the case can go straight to them."""
-    for person in await ctx.services.people.with_phone(phone):
-        accounts = await ctx.services.accounts.of_person(person.id)
+    for person in await services.people.with_phone(phone):
+        accounts = await services.accounts.of_person(person.id)
         if any(account.phone_verified for account in accounts):
             return person
     return None
 
 
-async def _enrolled_record(ctx: Context) -> Person:
+async def enrolled_record(
+    services: Services, name: str, phone: str, area: str, address: str
+) -> Person:
     """The record staff type for a phone; its id comes from the phone, so officers enrolling
     the same number at once share one record (and the one-active-case index holds)."""
-    data, services = ctx.conversation.data, ctx.services
-    phone = str(data["phone"])
     person = Person(
         id=hashlib.sha256(f"enrolled|{phone}".encode()).hexdigest()[:32],
-        name=str(data["name"]),
+        name=name,
         phone=phone,
-        area=str(data["area"]),
-        address=str(data["address"]),
+        area=area,
+        address=address,
         created_at=services.clock.now(),
     )
     await services.people.enrolled(person)

@@ -7,16 +7,15 @@ resident gets a one-time link to a small page of ours that reads the phone's pos
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from core.channel import Ask, Button, Kind, Platform
 from core.geo import Check, Point, at_home, distance_m, parse_point
 from core.models import Case, CaseStatus, Declaration, DeclaredLocation, Home
 from core.texts import decimal
-from core.tokens import InvalidToken, sign, verify
 from handlers.context import Context, Services
 from handlers.flow import Step
+from handlers.page_links import Holder, LinkTarget, PageLinks
 from handlers.registry import REGISTRY
 from handlers.staff import authorize_case
 
@@ -25,15 +24,17 @@ LINK_TTL = timedelta(minutes=30)
 SKIP = "location:skip"
 
 
-@dataclass(frozen=True)
-class LinkTarget:
-    """Whose declaration a page link is for: the chat account to answer, in its language."""
+async def _holders(services: Services, link_id: str) -> list[Holder]:
+    """The accounts declaring for the active case a link id names (by number): its person's
+    and their proxies'."""
+    case = await services.cases.by_number(int(link_id[:8], 16))
+    if case is None or case.status is not CaseStatus.ACTIVE:
+        return []
+    accounts = await services.accounts.of_people([case.person_id, *case.proxies])
+    return [Holder(a.platform, a.user_id, a.chat_id, a.language) for a in accounts]
 
-    platform: Platform
-    user_id: str
-    chat_id: str
-    language: str
-    link_id: str
+
+LINKS = PageLinks(LINK_KIND, "location_link", LINK_TTL, _holders)
 
 
 async def _declaring_for(ctx: Context) -> Case | None:
@@ -86,11 +87,7 @@ async def _new_link(ctx: Context) -> str:
     """A one-time page link for this declaration (its id names the case by number)."""
     case = await _declaring_for(ctx)
     assert case is not None  # asked only within a declaration
-    services, policy = ctx.services, ctx.services.policy
-    link_id = f"{case.number:08x}{ctx.new_id('location-link', 4)}"
-    ctx.conversation.data["location_link"] = link_id
-    token = sign(services.keys, LINK_KIND, link_id, services.clock.now() + LINK_TTL)
-    return f"{policy.page_base_url}/vitri/{token}"
+    return LINKS.new(ctx, f"{case.number:08x}{ctx.new_id('location-link', 4)}")
 
 
 async def refused_without(ctx: Context) -> bool:
@@ -125,7 +122,7 @@ async def answered(ctx: Context) -> bool:
         data["location"] = {"lat": lat, "lon": lon, "accuracy": accuracy}
     else:
         return False
-    data.pop("location_link", None)
+    data.pop(LINKS.key, None)
     if "selfie" not in data:
         key = "location.skipped" if data.get("location_skipped") else "location.received"
         await ctx.say(key)
@@ -177,29 +174,12 @@ def distance_text(lang: str, metres: float) -> str:
 
 async def link_target(services: Services, token: str) -> LinkTarget | None:
     """The account a page link is for, while its declaration still waits for a position."""
-    try:
-        claim = verify(services.keys, LINK_KIND, token, services.clock.now())
-    except InvalidToken:
-        return None
-    case = await services.cases.by_number(int(claim.id[:8], 16))
-    if case is None or case.status is not CaseStatus.ACTIVE:
-        return None
-    for account in await services.accounts.of_people([case.person_id, *case.proxies]):
-        conversation = await services.conversations.get(account.platform, account.user_id)
-        if conversation.data.get("location_link") == claim.id:
-            return LinkTarget(
-                account.platform, account.user_id, account.chat_id, account.language, claim.id
-            )
-    return None
+    return await LINKS.target(services, token)
 
 
 async def use_link(services: Services, token: str) -> LinkTarget | None:
     """The account of a link used for the first time; None when forged, stale or used."""
-    target = await link_target(services, token)
-    if target is None:
-        return None
-    uses = await services.attempts.hit(f"{LINK_KIND}:{target.link_id}", 2 * LINK_TTL)
-    return target if uses == 1 else None
+    return await LINKS.use(services, token)
 
 
 def home_pin_step(following: str) -> Step:

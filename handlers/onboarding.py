@@ -15,6 +15,7 @@ from handlers.flow import END, Flow, Step
 from handlers.menu import show_menu
 from handlers.phones import ask_for_phone, phone_answer
 from handlers.registry import REGISTRY, WithText
+from handlers.worker_lists import invite_to_lists
 
 _NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
 
@@ -151,6 +152,7 @@ async def take_confirm(ctx: Context) -> str | None:
         return END
     await register(ctx, invite)
     await ctx.say("onboarding.done", name=ctx.conversation.data["name"])
+    await invite_to_lists(ctx)
     then = _continuation(ctx)
     if invite:
         await bind_invite(ctx, invite)

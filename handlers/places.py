@@ -37,7 +37,7 @@ async def _staff(ctx: Context) -> Staff | None:
     return staff if may(staff, "place.manage") else None
 
 
-async def _orgs_in_scope(ctx: Context, staff: Staff) -> list[Organisation]:
+async def orgs_in_scope(ctx: Context, staff: Staff) -> list[Organisation]:
     """The live organisations this staff member runs, by name."""
     orgs = ctx.services.orgs
     if staff.role is Role.ORG_MANAGER:
@@ -72,7 +72,7 @@ async def ask_orgs(ctx: Context) -> None:
     staff = await _staff(ctx)
     if staff is None:
         return
-    orgs = await _orgs_in_scope(ctx, staff)
+    orgs = await orgs_in_scope(ctx, staff)
     buttons = [[Button(f"🏭 {org.name}", f"org:{org.id}")] for org in orgs]
     if may(staff, "org.add"):
         buttons.append([Button(ctx.text("places.add_org"), "new_org")])
@@ -182,7 +182,7 @@ async def ask_org(ctx: Context) -> None:
             kind=ctx.text(f"poster.org_{org.kind.value}"),
             area=ctx.services.areas.name(org.area),
         ),
-        *(_checkpoint_line(ctx, number, cp) for number, cp in enumerate(live, 1)),
+        *(_checkpoint_line(ctx, cp) for cp in live),
     ]
     if not live:
         lines.append(ctx.text("places.no_checkpoints"))
@@ -197,11 +197,10 @@ async def ask_org(ctx: Context) -> None:
     await ctx.send("\n".join(lines), buttons)
 
 
-def _checkpoint_line(ctx: Context, number: int, checkpoint: Checkpoint) -> str:
+def _checkpoint_line(ctx: Context, checkpoint: Checkpoint) -> str:
     kind = ctx.text(f"poster.kind_{checkpoint.kind.value}")
     return ctx.text(
         "places.checkpoint_line",
-        number=number,
         name=checkpoint.name,
         kind=kind,
         code=checkpoint.code,
@@ -293,6 +292,7 @@ async def ask_checkpoint(ctx: Context) -> None:
     )
     buttons = [
         [Button(ctx.text("places.poster"), "poster")],
+        [Button(ctx.text("cards.gate_button"), "gate")],
         [Button(ctx.text("places.rename"), "rename")],
         [Button(ctx.text("places.revoke"), "revoke_cp")],
         [Button(ctx.text("places.retire_cp"), "retire_cp")],
@@ -318,6 +318,12 @@ async def take_checkpoint(ctx: Context) -> str | None:
     if ctx.choice == "poster":
         await _send_posters(ctx, org, [checkpoint])
         return "checkpoint"
+    if ctx.choice == "gate":
+        incoming = ctx.incoming
+        await ctx.services.staff.set_gate(incoming.platform, incoming.user_id, checkpoint.id)
+        await ctx.services.audit.append(ctx.actor, "gate.set", True, target=checkpoint.id)
+        await ctx.say("cards.gate_set", name=checkpoint.name)
+        return END
     steps = {"rename": "rename", "revoke_cp": "confirm", "retire_cp": "confirm", BACK: "org"}
     if ctx.choice not in steps:
         await ctx.choose_again()

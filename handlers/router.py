@@ -12,10 +12,12 @@ from core.tokens import normalize_code
 from handlers import (  # noqa: F401
     account,
     basics,
+    cards,
     case_changes,
     case_views,
     declaration,
     enrolment,
+    imports,
     invites,
     pages,
     places,
@@ -23,12 +25,14 @@ from handlers import (  # noqa: F401
     scans,
     staff,
     trace,
+    worker_records,
 )
 from handlers.basics import cancel
 from handlers.context import Context, Services, resolve_choice
 from handlers.declaration import start_declaration, unprompted
 from handlers.flow import ask_again, begin, flow_named, resume
 from handlers.groups import moved_group
+from handlers.imports import file_received
 from handlers.limits import code_failed, codes_blocked
 from handlers.menu import run_menu_item, show_menu
 from handlers.onboarding import ONBOARDING
@@ -122,6 +126,8 @@ class Router:
             await start_declaration(ctx)
         elif ctx.choice.startswith("menu:"):  # a typed number from a menu (staff have one too)
             await run_menu_item(ctx)
+        elif flow is None and ctx.incoming.kind is Kind.DOCUMENT:  # in a flow, its step decides
+            await file_received(ctx)
         elif flow is None and await self._poster_photo(ctx):
             pass
         elif ctx.account is None and flow is None:
@@ -170,7 +176,8 @@ class Router:
             conversation.options = []
         if conversation.flow or conversation.options:
             await self.services.conversations.save(conversation)
-        else:  # nothing in progress: keep nothing (a declined consent leaves no trace)
+        elif conversation.expires_at is not None:  # a stored state: nothing in progress now
+            # Keep nothing (a declined consent leaves no trace).
             await self.services.conversations.clear(conversation.platform, conversation.user_id)
 
     async def _apologise(self, ctx: Context) -> None:

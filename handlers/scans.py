@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from core.channel import ChannelError, Kind, TooLarge
 from core.checkpoints import (
     CHECKPOINT_KIND,
+    card_in_qr,
     read_checkpoint_token,
     token_in_qr,
     verify_checkpoint,
 )
-from core.models import Checkpoint, Visit, VisitEnd
+from core.models import Card, Checkpoint, Visit, VisitEnd
 from core.qr import read_qr
 from core.tokens import CODE_PREFIX, InvalidToken
 from handlers.context import Context
@@ -52,9 +53,30 @@ async def scan_code(ctx: Context, code: str) -> bool:
     return True
 
 
+@REGISTRY.code(CODE_PREFIX)
+async def card_code(ctx: Context, code: str) -> bool:
+    """A personal card's code typed at a gate; False when no card has it."""
+    card = await ctx.services.cards.by_code(code)
+    if card is None:
+        return False
+    await _card_at_gate(ctx, card)
+    return True
+
+
+async def _card_at_gate(ctx: Context, card: Card) -> None:
+    """Record the card holder's scan at the checkpoint this staff account keeps."""
+    staff = await ctx.staff_member()
+    gate = await ctx.services.checkpoints.get(staff.gate) if staff and staff.gate else None
+    if gate is None or gate.retired:  # a resident (or staff away from a gate) sent a card
+        await ctx.say("scan.card_not_gate")
+        return
+    await scan(ctx, gate, card.person_id)
+
+
 async def scan_photo(ctx: Context) -> bool:
-    """A photo of a poster: True when it held a checkpoint's QR code (and was answered)."""
-    photo = ctx.incoming.photo
+    """A photo of a poster or, at a gate, of a personal card: True when it held one's QR
+    code (and was answered)."""
+    photo, now = ctx.incoming.photo, ctx.services.clock.now()
     limit = ctx.services.policy.selfie_max_bytes
     if ctx.incoming.kind is not Kind.PHOTO or photo is None:
         return False
@@ -64,9 +86,12 @@ async def scan_photo(ctx: Context) -> bool:
         data = await photo.download()
     except (TooLarge, ChannelError):
         return False
-    tokens = [
-        token for text in await asyncio.to_thread(read_qr, data) if (token := token_in_qr(text))
-    ]
+    texts = await asyncio.to_thread(read_qr, data)
+    cards = [claim for text in texts if (claim := card_in_qr(ctx.services.keys, text, now))]
+    if cards and (card := await ctx.services.cards.get(cards[0].id)):
+        await _card_at_gate(ctx, card)
+        return True
+    tokens = [token for text in texts if (token := token_in_qr(text))]
     if not tokens:
         return False
     checkpoint = await checkpoint_of_token(ctx, tokens[0])
@@ -110,21 +135,25 @@ async def scan_after_signup(ctx: Context, checkpoint_id: str) -> None:
         await scan(ctx, checkpoint)
 
 
-async def scan(ctx: Context, checkpoint: Checkpoint) -> None:
-    """One scan by a registered user: check in, or out when they are in at this checkpoint.
+async def scan(ctx: Context, checkpoint: Checkpoint, card_holder: str = "") -> None:
+    """One scan: check in, or out when the person is in at this checkpoint. The person is
+    the user, or the holder of a personal card a gate account scanned.
 
     A second scan within `double_tap` repeats the receipt of the first. Records take ids from
     the update, so an update run again after a crash gives the same receipt.
     """
-    assert ctx.account is not None
+    assert ctx.account is not None or card_holder
     services, now = ctx.services, ctx.services.clock.now()
-    person_id, rules = ctx.account.person_id, services.policy.visits
+    person_id = card_holder or (ctx.account.person_id if ctx.account else "")
+    rules = services.policy.visits
+    if card_holder:
+        await _for_card_holder(ctx, card_holder)
     current = await services.visits.open_visit(person_id)
     if current is not None and current.checkpoint_id == checkpoint.id:
         if current.id == _visit_id(ctx) or now - current.in_at < rules.double_tap:
             await _checked_in(ctx, checkpoint, current, None)
         else:
-            closed = await services.visits.close(current.id, now, VisitEnd.SCAN, _closing(ctx))
+            closed = await services.visits.close(current, now, VisitEnd.SCAN, _closing(ctx))
             await _checked_out(ctx, checkpoint, closed or current)
         return
     left = None if current else await _just_left(ctx, person_id, checkpoint, now)
@@ -138,22 +167,27 @@ async def scan(ctx: Context, checkpoint: Checkpoint) -> None:
         in_at=now,
         due_at=rules.due(checkpoint.kind, now),
     )
-    moved = await _check_in(ctx, visit)
+    moved = await _check_in(ctx, visit, current)
     await _checked_in(ctx, checkpoint, visit, moved)
-    if await services.daily_checks.get(person_id, services.today()) is None:
+    if not card_holder and await services.daily_checks.get(person_id, services.today()) is None:
         await ask_daily_check(ctx, checkpoint)
 
 
-async def _check_in(ctx: Context, visit: Visit) -> Visit | None:
+async def _for_card_holder(ctx: Context, person_id: str) -> None:
+    """At a gate, say whose card it was (the receipt follows)."""
+    person = await ctx.services.people.get(person_id)
+    await ctx.say("scan.card_holder", name=person.name if person else "?")
+
+
+async def _check_in(ctx: Context, visit: Visit, current: Visit | None) -> Visit | None:
     """Store the visit, closing the person's open one elsewhere first: that one, if any."""
-    visits, moved = ctx.services.visits, None
+    visits, moved, other = ctx.services.visits, None, current
     for _ in range(_CHECK_IN_TRIES):
-        # Checked in elsewhere (or recorded at a gate meanwhile): that visit ends now.
-        other = await visits.open_visit(visit.person_id)
-        if other is not None and other.id != visit.id:
-            moved = await visits.close(other.id, visit.in_at, VisitEnd.ELSEWHERE) or moved
+        if other is not None and other.id != visit.id:  # checked in elsewhere: that ends now
+            moved = await visits.close(other, visit.in_at, VisitEnd.ELSEWHERE) or moved
         if await visits.check_in(visit) is not None:
             return moved
+        other = await visits.open_visit(visit.person_id)  # a gate recorded them meanwhile
     raise RuntimeError(f"visit {visit.id} could not be checked in")
 
 

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from core.channel import Button
 from core.dates import format_date
 from core.models import ChatRef, Person
-from core.phone import normalize_phone
+from core.phone import display_phone, leading_phone, normalize_phone
 from core.trace_report import TraceReport, names_for
 from core.tracing import Trace, TraceRules, trace
 from handlers.context import Context
@@ -59,9 +59,9 @@ def _parse(arguments: str) -> tuple[str, int, int] | None:
     words = arguments.casefold().replace("--depth 2", "f2").replace("--depth 1", "").split()
     depth = 2 if "f2" in words else 1
     words = [word for word in words if word != "f2"]
-    # The longest run of leading words that is a phone; else the first word (a case number).
-    split = next((n for n in range(len(words), 1, -1) if normalize_phone("".join(words[:n]))), 1)
-    target, rest = "".join(words[:split]), words[split:]
+    phone, rest = leading_phone(words)
+    target = phone or (words[0] if words else "")
+    rest = rest if phone else words[1:]
     if not target or len(rest) > 1 or (rest and not rest[0].isdigit()):
         return None
     days = int(rest[0]) if rest else DEFAULT_DAYS
@@ -87,7 +87,8 @@ async def _index_person(ctx: Context, typed: str) -> Person | None:
     subject = allowed[0][0].id if allowed else ""
     await services.audit.append(ctx.actor, "trace.run", bool(allowed), target=subject)
     if not allowed:
-        await ctx.say("trace.not_found", typed=typed)
+        shown = display_phone(phone) if (phone := normalize_phone(typed)) else typed
+        await ctx.say("trace.not_found", typed=shown)
         return None
     return allowed[0][0]
 

@@ -14,7 +14,7 @@ async def close_overdue(visits: Visits, now: datetime, batch: int = 500) -> int:
     closed = 0
     while found := await visits.overdue(now, batch):
         for visit in found:
-            closed += await visits.close(visit.id, visit.due_at, VisitEnd.TIMEOUT) is not None
+            closed += await visits.close(visit, visit.due_at, VisitEnd.TIMEOUT) is not None
         if len(found) < batch:
             break
     return closed

@@ -15,6 +15,7 @@ from core.models import CaseStatus
 from core.ports import Clock
 from storage.attempts import AttemptsRepo
 from storage.audit import AuditRepo
+from storage.cards import CardsRepo
 from storage.cases import CasesRepo, InvitesRepo
 from storage.checkpoints import CheckpointsRepo, OrganisationsRepo
 from storage.conversations import ConversationsRepo
@@ -31,7 +32,9 @@ from storage.outbox import OutboxRepo
 from storage.people import AccountsRepo, PeopleRepo
 from storage.photos import PhotoRepo
 from storage.staff import StaffRepo
+from storage.uploads import UploadsRepo
 from storage.visits import VISIT_INDEXES, VisitsRepo
+from storage.workers import WorkersRepo
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "visits": VISIT_INDEXES,
     "daily_checks": [IndexModel("person_id")],
+    "uploads": [IndexModel("at", expireAfterSeconds=int(timedelta(days=1).total_seconds()))],
+    "workers": [IndexModel("org_id"), IndexModel("phone"), IndexModel("person_id")],
+    "cards": [IndexModel("code", unique=True), IndexModel("person_id")],
 }
 
 
@@ -125,6 +131,9 @@ class Storage:
     erasure: ErasureRepo
     visits: VisitsRepo
     daily_checks: DailyChecksRepo
+    uploads: UploadsRepo
+    workers: WorkersRepo
+    cards: CardsRepo
 
     @classmethod
     def over(cls, db: Database, clock: Clock) -> Storage:
@@ -153,6 +162,9 @@ class Storage:
             erasure=ErasureRepo(db, photos),
             visits=VisitsRepo(db),
             daily_checks=DailyChecksRepo(db),
+            uploads=UploadsRepo(db, clock),
+            workers=WorkersRepo(db),
+            cards=CardsRepo(db),
         )
 
     async def ensure_indexes(self) -> None:

@@ -52,6 +52,8 @@ class ErasureRepo:
             "daily_checks": (
                 await db["daily_checks"].delete_many({"person_id": person_id})
             ).deleted_count,
+            "worker_entries": await self._erase_worker_entries(person_id),
+            "cards": (await db["cards"].delete_many({"person_id": person_id})).deleted_count,
         }
         erased["sent_copies"] = await self._erase_copies(selfies)
         await self._photos.delete(selfies)
@@ -68,6 +70,14 @@ class ErasureRepo:
         await db["people"].delete_one({"_id": person_id})
         await db["erasures"].insert_one({"at": at, "erased": erased})
         return erased
+
+    async def _erase_worker_entries(self, person_id: str) -> int:
+        """The person's entries on organisations' worker lists: linked, or by their phone."""
+        workers, person = self._db["workers"], await self._db["people"].find_one({"_id": person_id})
+        removed = (await workers.delete_many({"person_id": person_id})).deleted_count
+        if person is not None:
+            removed += (await workers.delete_many({"phone": person["phone"]})).deleted_count
+        return removed
 
     async def _erase_proxy(self, person_id: str) -> None:
         """A proxy's erasure leaves the cases they declared for without them, and no trace."""

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from pymongo.errors import DuplicateKeyError
 
 from core.channel import Platform
-from core.models import Account, Consent, Person
-from storage.documents import Database, without_id
+from core.models import Account, Consent, LabTest, Person, Vaccination
+from storage.documents import Database, to_document, without_id
+from storage.workers import merged_records
 
 
 class PeopleRepo:
@@ -55,6 +56,26 @@ class PeopleRepo:
         await self._people.update_one(
             {"_id": person_id, "address": ""}, {"$set": {"address": address}}
         )
+
+    async def add_records(
+        self,
+        person_id: str,
+        residence: str,
+        tests: list[LabTest],
+        vaccinations: list[Vaccination],
+    ) -> bool:
+        """Set a person's place of stay (when given) and add tests and doses not yet known."""
+        person = await self.get(person_id)
+        if person is None:
+            return False
+        tests, vaccinations = merged_records(person.tests, person.vaccinations, tests, vaccinations)
+        records = {
+            "residence": residence or person.residence,
+            "tests": [to_document(test) for test in tests],
+            "vaccinations": [to_document(dose) for dose in vaccinations],
+        }
+        await self._people.update_one({"_id": person_id}, {"$set": records})
+        return True
 
     async def get(self, person_id: str) -> Person | None:
         """A person by id."""

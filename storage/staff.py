@@ -37,6 +37,12 @@ class StaffRepo:
         query = {"platform": platform.value, "user_id": user_id}
         await self._staff.update_one(query, {"$set": {"language": language}})
 
+    async def set_gate(self, platform: Platform, user_id: str, checkpoint_id: str) -> bool:
+        """Make a staff account record personal cards at a checkpoint ("" to stop)."""
+        query = {"platform": platform.value, "user_id": user_id}
+        result = await self._staff.update_one(query, {"$set": {"gate": checkpoint_id}})
+        return result.matched_count == 1
+
     async def remove(self, platform: Platform, user_id: str) -> bool:
         """Remove a staff record; False when there was none."""
         result = await self._staff.delete_one({"platform": platform.value, "user_id": user_id})

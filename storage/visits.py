@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from core.models import Visit
@@ -13,12 +13,13 @@ from storage.documents import Database, Document, to_document, without_id
 # Keys an open visit carries and a closed one loses, on sparse indexes: SecantusDB scans the
 # collection for a query on a partial index, and for `{_id, out_at: None}` as well.
 OPEN_KEYS = ("open_person", "open_visit", "open_due")
-# Most visits are short: a tracing query reaches back this far before its window, and only
-# as far as the longest stay for the few visits open or longer, which carry `long_checkpoint`.
+# Most visits are short: a tracing query reaches back this far before its window for them
+# (`short_checkpoint`), and as far as the longest stay only for visits open or longer
+# (`long_checkpoint`). Each visit is under one of the two keys, so none is read twice.
 SHORT_STAY = timedelta(hours=1)
-INTERNAL_KEYS = (*OPEN_KEYS, "long_checkpoint")
+INTERNAL_KEYS = (*OPEN_KEYS, "long_checkpoint", "short_checkpoint")
 VISIT_INDEXES = [
-    IndexModel([("checkpoint_id", ASCENDING), ("in_at", ASCENDING)]),
+    IndexModel([("short_checkpoint", ASCENDING), ("in_at", ASCENDING)], sparse=True),
     IndexModel([("long_checkpoint", ASCENDING), ("in_at", ASCENDING)], sparse=True),
     IndexModel([("person_id", ASCENDING), ("in_at", ASCENDING)]),
     IndexModel("open_person", unique=True, sparse=True),  # one open visit per person
@@ -45,8 +46,7 @@ class VisitsRepo:
                 "open_visit": visit.id,
                 "open_due": visit.due_at,
             }
-        if _long(visit):
-            document["long_checkpoint"] = visit.checkpoint_id
+        document["long_checkpoint" if _long(visit) else "short_checkpoint"] = visit.checkpoint_id
         return document
 
     async def check_in(self, visit: Visit) -> Visit | None:
@@ -66,20 +66,18 @@ class VisitsRepo:
         """The person's visit not checked out yet, if any."""
         return _visit(await self._visits.find_one({"open_person": person_id}))
 
-    async def close(self, visit_id: str, at: datetime, how: str, by: str = "") -> Visit | None:
+    async def close(self, visit: Visit, at: datetime, how: str, by: str = "") -> Visit | None:
         """Check an open visit out at `at` (`by` names the scan that did): the closed visit,
-        None when it was closed already."""
-        visit = _visit(await self._visits.find_one({"open_visit": visit_id}))
-        if visit is None:
-            return None
-        ending = {"out_at": at, "closed": how, "closed_by": by}
-        gone = OPEN_KEYS if _long(visit.model_copy(update=ending)) else INTERNAL_KEYS
-        document = await self._visits.find_one_and_update(
-            {"open_visit": visit_id},  # still open: one close wins
-            {"$set": ending, "$unset": dict.fromkeys(gone, "")},
-            return_document=ReturnDocument.AFTER,
+        None when it was closed already. One conditional write: one close wins."""
+        ending: Document = {"out_at": at, "closed": how, "closed_by": by}
+        closed = visit.model_copy(update=ending)
+        gone = OPEN_KEYS if _long(closed) else (*OPEN_KEYS, "long_checkpoint")
+        short = {} if _long(closed) else {"short_checkpoint": visit.checkpoint_id}
+        result = await self._visits.update_one(
+            {"open_visit": visit.id},
+            {"$set": ending | short, "$unset": dict.fromkeys(gone, "")},
         )
-        return _visit(document)
+        return closed if result.modified_count == 1 else None
 
     async def of_person(self, person_id: str, since: datetime) -> list[Visit]:
         """The person's visits that began at `since` or later, oldest first."""
@@ -94,7 +92,10 @@ class VisitsRepo:
         A short visit began in [start - SHORT_STAY, end), a longer or open one in
         [start - longest, end): two queries, each on the fields of one index only.
         """
-        short = {"checkpoint_id": checkpoint_id, "in_at": {"$gte": start - SHORT_STAY, "$lt": end}}
+        short = {
+            "short_checkpoint": checkpoint_id,
+            "in_at": {"$gte": start - SHORT_STAY, "$lt": end},
+        }
         long = {"long_checkpoint": checkpoint_id, "in_at": {"$gte": start - longest, "$lt": end}}
         found = {visit.id: visit for query in (short, long) for visit in await self._find(query)}
         return list(found.values())

@@ -15,6 +15,7 @@ from sandbox.client import SandboxClient
 Message = dict[str, Any]
 _NUMBERED = re.compile(r"^(\d+)\. (.+)$", re.MULTILINE)
 _LOCATION_LINK = re.compile(r"https?://\S+/vitri/[A-Za-z0-9_-]+")
+_UPLOAD_LINK = re.compile(r"https?://\S+/tep/[A-Za-z0-9_-]+")
 
 
 class User:
@@ -49,6 +50,10 @@ class User:
     async def photo(self, data: bytes, replies: int = 1) -> list[Message]:
         """Send a photo."""
         return await self.send(replies, photo=base64.b64encode(data).decode())
+
+    async def document(self, data: bytes, filename: str, replies: int = 1) -> list[Message]:
+        """Send a file (Telegram; Zalo users send files through the upload page)."""
+        return await self.send(replies, document=base64.b64encode(data).decode(), filename=filename)
 
     async def choose(self, label: str, replies: int = 1) -> list[Message]:
         """Pick an option: press the button on Telegram, type its number on Zalo."""
@@ -93,6 +98,22 @@ async def post_location(
         page = await opened(http, link)
         assert page.status_code == 200 and "navigator.geolocation" in page.text, page.text
         return await http.post(link, json={"lat": lat, "lon": lon, "accuracy": accuracy})
+
+
+def upload_link(message: Message) -> str:
+    """The upload page link in a bot message (Zalo)."""
+    found = _UPLOAD_LINK.search(message.get("text") or "")
+    assert found, message
+    return found.group(0)
+
+
+async def post_upload(
+    http: httpx.AsyncClient, link: str, data: bytes, filename: str
+) -> httpx.Response:
+    """Open the upload page, then send the file with its form as a phone's browser does."""
+    page = await opened(http, link)
+    assert page.status_code == 200 and 'type="file"' in page.text, page.text
+    return await http.post(link, files={"file": (filename, data)})
 
 
 async def opened(http: httpx.AsyncClient, link: str) -> httpx.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -159,14 +159,17 @@ async def staff_user(
     role: Role,
     areas: tuple[str, ...] = ("tan-ha",),
     name: str = "Cán bộ Trạm y tế",
+    orgs: tuple[str, ...] = (),
 ) -> AsyncIterator[User]:
-    """A staff member with this role (over Xã Tân Hà by default), chatting on `platform`."""
+    """A staff member with this role (over Xã Tân Hà by default; an org manager over
+    `orgs`), chatting on `platform`."""
     await storage.staff.add(
         Staff(
             platform=Platform(platform),
             user_id=user_id,
             role=role,
             areas=list(areas),
+            orgs=list(orgs),
             added_by="test",
             added_at=clock.now(),
         )
@@ -196,3 +199,23 @@ async def colleague(
         storage, clock, sandbox, platform, user_id, Role.COMMUNE_STAFF, name="Cán bộ xã"
     ) as staff:
         yield staff
+
+
+MANAGER_IDS = {"telegram": "300001", "zalo": "c3d4e5f6a7b800112233"}
+
+
+def org_manager(
+    storage: Storage, clock: FixedClock, sandbox: Sandbox, platform: str, org_id: str
+) -> AbstractAsyncContextManager[User]:
+    """The manager of one organisation (no commune), chatting on `platform`."""
+    return staff_user(
+        storage,
+        clock,
+        sandbox,
+        platform,
+        MANAGER_IDS[platform],
+        Role.ORG_MANAGER,
+        areas=(),
+        name="Quản lý nhà máy",
+        orgs=(org_id,),
+    )

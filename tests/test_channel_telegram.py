@@ -83,9 +83,12 @@ async def test_image_sent_as_file_is_a_photo(tg: SandboxClient, inbox: Inbox) ->
     assert await incoming.photo.download() == image
 
 
-async def test_other_files_are_unsupported(tg: SandboxClient, inbox: Inbox) -> None:
+async def test_other_files_are_documents(tg: SandboxClient, inbox: Inbox) -> None:
     await tg.send(USER, document=b"%PDF-1.4", filename="a.pdf", mime_type="application/pdf")
-    assert (await inbox.next()).kind is Kind.UNSUPPORTED
+    incoming = await inbox.next()
+    assert incoming.kind is Kind.DOCUMENT and incoming.document is not None
+    assert incoming.document.filename == "a.pdf"
+    assert await incoming.document.download() == b"%PDF-1.4"
 
 
 async def test_only_the_senders_own_contact_counts(tg: SandboxClient, inbox: Inbox) -> None:

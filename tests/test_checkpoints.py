@@ -10,6 +10,7 @@ import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -315,7 +316,7 @@ async def test_the_cli_refuses_unknown_areas_organisations_and_outputs(
     for _ in range(2):
         await run("checkpoint", "add", "--org", org_id, "--kind", "stall_row", "--name", "Dãy A")
     many = await run("checkpoint", "poster", "--org", org_id, "--out", str(tmp_path / "x.png"))
-    assert many.returncode != 0 and "FILE.png for one checkpoint" in many.stderr
+    assert many.returncode != 0 and "FILE.png for one poster" in many.stderr
     assert [e.action for e in await storage.audit.latest(10)].count("checkpoint.add") == 2
 
 
@@ -355,3 +356,29 @@ async def test_the_landing_page_opens_telegram_or_gives_the_zalo_code(
         await storage.checkpoints.revoke(checkpoint.id)
         revoked = await http.get(f"{base}/q/{token}")
         assert revoked.status_code == 410  # the printed poster of the old version
+
+
+async def test_the_cli_prints_posters_valid_for_one_shift_each_day(
+    storage: Storage, mongo_uri: str, tmp_path: Path
+) -> None:
+    async def run(*args: str) -> Done:
+        return await bot_cli(mongo_uri, storage, tmp_path, *args)
+
+    org_id = last_line(await run("org", "add", "--name", "Công ty May", "--area", "tan-ha"))
+    gate = last_line(
+        await run("checkpoint", "add", "--org", org_id, "--kind", "gate", "--name", "Cổng")
+    )
+    week = tmp_path / "week.pdf"
+    night = ("--shift", "22:00-06:00", "--from", "27/11/2026")
+    printed = await run("checkpoint", "poster", gate, *night, "--days", "3", "--out", str(week))
+    assert "wrote 3 poster(s)" in printed.stdout and b"/Count 3" in week.read_bytes()
+    png = tmp_path / "night.png"
+    assert (await run("checkpoint", "poster", gate, *night, "--out", str(png))).returncode == 0
+    [url] = decoded(Image.open(png))
+    local = ZoneInfo("Asia/Ho_Chi_Minh")
+    during = datetime(2026, 11, 27, 23, 0, tzinfo=local)
+    claim = read_checkpoint_token(KEYS, url.split("start=cp_")[1], during)
+    assert claim.not_before == datetime(2026, 11, 27, 22, 0, tzinfo=local)
+    assert claim.expires_at == datetime(2026, 11, 28, 6, 0, tzinfo=local)
+    bad = await run("checkpoint", "poster", gate, "--shift", "25:00", "--out", str(png))
+    assert bad.returncode != 0 and "--shift HH:MM-HH:MM" in bad.stderr

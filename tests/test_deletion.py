@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -13,15 +13,20 @@ from bot.app import Service
 from core.channel import Platform
 from core.clock import FixedClock
 from core.models import (
+    DAILY_NOTICE_PREFIX,
     Account,
     Answers,
+    Card,
     Case,
     ChatRef,
     Consent,
+    DailyCheck,
     Declaration,
     Invite,
     OutgoingMessage,
     Person,
+    Visit,
+    Worker,
 )
 from sandbox.server import Sandbox
 from storage.database import Storage
@@ -128,9 +133,68 @@ async def a_resident_with_history(
             update={"flow": "declaration", "step": "any"}
         )
     )
+    await a_worker_with_scans(storage, person_id, number, created)
     if not active:
         assert await storage.cases.end(case.id, "đã xong", created + timedelta(days=14))
     return case
+
+
+async def a_worker_with_scans(
+    storage: Storage, person_id: str, number: int, created: datetime
+) -> None:
+    """Their scans, a daily declaration staff were told of, a worker list entry, a card."""
+    phone = f"+8491000000{number}"
+    checkpoint = f"00000000000{number}"
+    await storage.visits.check_in(
+        Visit(
+            id=f"visit-{number}",
+            person_id=person_id,
+            checkpoint_id=checkpoint,
+            in_at=created,
+            due_at=created + timedelta(hours=12),
+        )
+    )
+    day = created.date()
+    await storage.daily_checks.add(
+        DailyCheck(
+            person_id=person_id,
+            day=day,
+            symptoms=True,
+            contact=False,
+            travel=False,
+            checkpoint_id=checkpoint,
+            at=created,
+        )
+    )
+    await storage.outbox.enqueue(
+        [
+            OutgoingMessage(
+                key=f"{DAILY_NOTICE_PREFIX}{person_id}/{day}/telegram:200002",
+                platform=Platform.TELEGRAM,
+                chat_id="200002",
+                text=f"Người số {number} sốt",
+            )
+        ]
+    )
+    await storage.workers.upsert(
+        Worker(
+            id=f"org-{number}/{phone}",
+            org_id=f"org-{number}",
+            phone=phone,
+            name=f"Người số {number}",
+            added_by="t",
+            added_at=created,
+        )
+    )
+    await storage.cards.add(
+        Card(
+            id=checkpoint,
+            person_id=person_id,
+            code=f"KBCCCCCCC{number}",
+            created_by="t",
+            created_at=created,
+        )
+    )
 
 
 async def everything_about(storage: Storage, person_id: str, case: Case) -> dict[str, int]:
@@ -152,6 +216,13 @@ async def everything_about(storage: Storage, person_id: str, case: Case) -> dict
         "conversations": await db["conversations"].count_documents(
             {"user_id": f"{ZALO_ID[:-1]}{case.number}"}
         ),
+        "visits": await db["visits"].count_documents({"person_id": person_id}),
+        "daily_checks": await db["daily_checks"].count_documents({"person_id": person_id}),
+        "daily_notices": await db["outbox"].count_documents(
+            {"key": {"$regex": f"^{DAILY_NOTICE_PREFIX}{person_id}/"}}
+        ),
+        "worker_entries": await db["workers"].count_documents({"name": f"Người số {case.number}"}),
+        "cards": await db["cards"].count_documents({"person_id": person_id}),
     }
     return counts
 

@@ -15,12 +15,12 @@ from PIL import Image
 from bot.app import Service
 from core.channel import Platform
 from core.clock import FixedClock
-from core.models import Organisation, Role, Staff
+from core.models import Organisation, Role
 from core.tokens import new_id
 from sandbox.server import Sandbox
 from storage.database import Storage
 from tests.chat import User, options_of
-from tests.conftest import at, staff_user
+from tests.conftest import at, org_manager, staff_user
 
 FACTORY = "Công ty TNHH May mặc Tân Hà"
 
@@ -124,18 +124,13 @@ async def test_an_org_manager_runs_only_their_own_organisation(
     two_factories: tuple[Organisation, Organisation],
 ) -> None:
     own, other = two_factories
-    user_id = "300001" if platform == "telegram" else "c3d4e5f6a7b800112233"
-    await storage.staff.add(
-        Staff(
-            platform=Platform(platform),
-            user_id=user_id,
-            role=Role.ORG_MANAGER,
-            orgs=[own.id],
-            added_by="test",
-            added_at=clock.now(),
-        )
-    )
-    manager = User(sandbox.url, platform, user_id)
+    async with org_manager(storage, clock, sandbox, platform, own.id) as manager:
+        await _runs_only_its_own(manager, storage, own, other)
+
+
+async def _runs_only_its_own(
+    manager: User, storage: Storage, own: Organisation, other: Organisation
+) -> None:
     [menu] = await manager.says("/start")
     assert "🏭 Đơn vị và điểm quét QR" in options_of(menu, manager.platform)
     assert "📋 Các ca đang theo dõi" not in options_of(menu, manager.platform)
@@ -152,7 +147,6 @@ async def test_an_org_manager_runs_only_their_own_organisation(
     await manager.says("Cổng chính", 4)
     assert [c.name for c in await storage.checkpoints.of_org(own.id)] == ["Cổng chính"]
     assert await storage.checkpoints.of_org(other.id) == []
-    await manager.aclose()
 
 
 async def test_staff_of_another_commune_cannot_touch_an_organisation_here(

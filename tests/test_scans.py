@@ -4,7 +4,7 @@ daily health questions, onboarding first, poster photos, and refused codes."""
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,15 +13,16 @@ from bot.app import Service
 from core.channel import Platform
 from core.checkpoints import checkpoint_link, checkpoint_token, start_payload
 from core.clock import FixedClock
-from core.models import Checkpoint, CheckpointKind, Organisation, Role, Staff
+from core.models import Checkpoint, CheckpointKind, Organisation, Role
 from core.posters import PosterItem, poster_png
 from core.tokens import new_code, new_id
 from sandbox.server import Sandbox
 from storage.database import Storage
 from tests.chat import User, options_of
-from tests.conftest import at, staff_user
+from tests.conftest import at, org_manager, staff_user
 from tests.images import encode, gradient
 from tests.test_checkpoints import phone_photo
+from tests.test_groups import nothing_in_group, says_in_group
 from tests.test_onboarding import register
 
 FACTORY = "Công ty TNHH May mặc Tân Hà"
@@ -204,21 +205,10 @@ async def test_a_yes_tells_the_factory_manager_and_the_communes_health_staff(
     clock: FixedClock,
 ) -> None:
     platform = worker.platform
-    manager_id = "300001" if platform is Platform.TELEGRAM else "c3d4e5f6a7b800112233"
-    await storage.staff.add(
-        Staff(
-            platform=platform,
-            user_id=manager_id,
-            role=Role.ORG_MANAGER,
-            orgs=[factory.id],
-            added_by="test",
-            added_at=clock.now(),
-        )
-    )
-    manager = User(sandbox.url, platform.value, manager_id)
     officer_id = "200002" if platform is Platform.TELEGRAM else "b2c3d4e5f6a700112233"
     elsewhere_id = "200009" if platform is Platform.TELEGRAM else "b2c3d4e5f6a709"
     async with (
+        org_manager(storage, clock, sandbox, platform, factory.id) as manager,
         staff_user(storage, clock, sandbox, platform, officer_id, Role.HEALTH_OFFICER) as officer,
         staff_user(
             storage, clock, sandbox, platform, elsewhere_id, Role.HEALTH_OFFICER, ("suoi-day",)
@@ -233,7 +223,6 @@ async def test_a_yes_tells_the_factory_manager_and_the_communes_health_staff(
             assert "Nhà ăn ca 1" in notice["text"] and "Có triệu chứng" in notice["text"]
             assert "tỉnh, thành phố khác" in notice["text"] and "tiếp xúc" not in notice["text"]
         assert await elsewhere.client.messages(elsewhere.user_id) == []
-    await manager.aclose()
 
 
 async def test_forged_revoked_retired_and_unknown_codes_are_refused_and_nothing_is_stored(
@@ -277,3 +266,36 @@ async def test_a_photo_of_the_poster_checks_in_and_a_photo_without_a_code_says_s
     [hint] = await worker.photo(encode(gradient(640, 480)))
     assert "Không tìm thấy mã QR" in hint["text"]
     assert len(await visits_of(storage)) == 1
+
+
+async def test_a_shift_poster_works_in_its_shift_only(
+    worker: User, service: Service, factory: Organisation, canteen: Checkpoint, storage: Storage
+) -> None:
+    assert service.router is not None
+    keys = service.router.services.keys
+
+    async def scan_shift(start: datetime, end: datetime, replies: int = 1) -> list[dict[str, Any]]:
+        token = checkpoint_token(keys, canteen, (start, end))
+        if worker.platform is Platform.TELEGRAM:
+            return await worker.says(f"/start {start_payload(token)}", replies)
+        url = checkpoint_link("khaibao_sandbox_bot", token)
+        poster = poster_png(PosterItem(factory, canteen, "Xã Tân Hà", url, "ca sáng"))
+        return await worker.photo(poster, replies)
+
+    [later] = await scan_shift(at(14, 0), at(22, 0))  # it is 07:00: the afternoon shift
+    assert "dành cho ca khác" in later["text"]
+    [earlier] = await scan_shift(at(22, 0, 26), at(6, 0))
+    assert "đã hết hạn" in earlier["text"]
+    assert await visits_of(storage) == []
+    receipt, *_ = await scan_shift(at(6, 0), at(14, 0), 3)
+    assert "Đã ghi nhận VÀO" in receipt["text"]
+
+
+async def test_a_scan_in_a_group_chat_records_nothing(
+    worker: User, service: Service, canteen: Checkpoint, storage: Storage, platform: str
+) -> None:
+    control = worker.client
+    await says_in_group(worker, canteen.code)
+    await says_in_group(worker, f"/start {start_payload(token_of(service, canteen))}")
+    await nothing_in_group(control, platform, service)
+    assert await visits_of(storage) == []

@@ -21,6 +21,7 @@ async def test_staff_see_their_commands_as_buttons_that_work(officer: User) -> N
         "➕ Lập ca cách ly mới",
         "🔍 Ảnh cần xem lại",
         "🚨 Cảnh báo chờ tiếp nhận",
+        "🏭 Đơn vị và điểm quét QR",
         "🛡 Vai trò của tôi",
     ]
     [alerts] = await officer.choose("🚨 Cảnh báo chờ tiếp nhận")

@@ -194,8 +194,8 @@ async def test_staff_outside_the_area_and_unknown_people_get_the_same_answer(
     )
     [outside] = await officer.says("/truyvet 0912000009")
     [unknown] = await officer.says("/truyvet 0912999999")
-    assert "Không tìm thấy «0912000009» trong phạm vi phụ trách" in outside["text"]
-    assert "Không tìm thấy «0912999999» trong phạm vi phụ trách" in unknown["text"]
+    assert "Không tìm thấy «0912 000 009» trong phạm vi phụ trách" in outside["text"]
+    assert "Không tìm thấy «0912 999 999» trong phạm vi phụ trách" in unknown["text"]
     [usage] = await officer.says("/truyvet")
     assert "Cách dùng" in usage["text"]
 

@@ -136,9 +136,9 @@ async def test_one_open_visit_per_person_closed_once(storage: Storage) -> None:
     assert await storage.visits.check_in(visit("p", 5, None, "canteen00001")) is None
     assert await storage.visits.open_visit("p") == first
     out = T0 + timedelta(minutes=20)
-    closed = await storage.visits.close(first.id, out, "scan")
+    closed = await storage.visits.close(first, out, "scan")
     assert closed == first.model_copy(update={"out_at": out, "closed": "scan"})
-    assert await storage.visits.close(first.id, out, "timeout") is None
+    assert await storage.visits.close(first, out, "timeout") is None
     assert await storage.visits.open_visit("p") is None
     assert await storage.visits.check_in(visit("p", 30, None, "canteen00001")) is not None
 
@@ -167,7 +167,7 @@ async def test_a_checkpoints_visits_reach_back_one_hour_or_the_longest_stay(
     ]
     for scan in scans:
         await storage.visits.check_in(scan)
-    await storage.visits.close(scans[-1].id, T0 + timedelta(minutes=40), "scan")  # short now
+    await storage.visits.close(scans[-1], T0 + timedelta(minutes=40), "scan")  # short now
     found = await storage.visits.at_checkpoint("gate00000001", *window, RULES.longest)
     assert sorted(v.person_id for v in found) == ["long", "open", "short"]
     cut = await storage.visits.at_checkpoint("gate00000001", *window, timedelta(hours=2))
@@ -184,5 +184,5 @@ async def test_overdue_lists_open_visits_past_their_due_time(storage: Storage) -
     later = due + timedelta(hours=2)
     assert sorted(v.person_id for v in await storage.visits.overdue(later)) == ["a", "b"]
     assert len(await storage.visits.overdue(later, limit=1)) == 1
-    await storage.visits.close(scans[0].id, due, "timeout")
+    await storage.visits.close(scans[0], due, "timeout")
     assert await storage.visits.overdue(later) == scans[1:2]

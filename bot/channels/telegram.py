@@ -45,6 +45,7 @@ from aiohttp import web
 
 from bot.channels.common import text_incoming
 from core.channel import (
+    DOCUMENT_MAX_BYTES,
     Accept,
     Action,
     Ask,
@@ -59,9 +60,11 @@ from core.channel import (
     Received,
     RetryLater,
     Sent,
+    TooLarge,
     choices,
     split_text,
 )
+from core.channel import Document as File
 
 logger = logging.getLogger(__name__)
 
@@ -307,6 +310,8 @@ class TelegramChannel:
         if document and document.mime_type and document.mime_type.startswith("image/"):
             # Users often send selfies "as file" to avoid compression.
             return self._with_photo(base, message, document, document.mime_type)
+        if document:
+            return self._with_document(base, message, document)
         if message.contact:
             # Anyone's contact card can be forwarded; only the sender's own proves their number.
             if str(message.contact.user_id) != base.user_id:
@@ -331,6 +336,24 @@ class TelegramChannel:
             unique_id=file.file_unique_id,
         )
         return replace(base, kind=Kind.PHOTO, text=message.caption or "", photo=photo)
+
+    def _with_document(self, base: Incoming, message: Message, document: Document) -> Incoming:
+        file = File(
+            download=partial(self._download_document, document.file_id, document.file_size),
+            filename=document.file_name or "",
+            size=document.file_size,
+            mime=document.mime_type,
+        )
+        return replace(base, kind=Kind.DOCUMENT, text=message.caption or "", document=file)
+
+    async def _download_document(self, file_id: str, size: int | None) -> bytes:
+        """A sent file's bytes; one over `DOCUMENT_MAX_BYTES` is refused, unfetched if we can."""
+        if size is not None and size > DOCUMENT_MAX_BYTES:
+            raise TooLarge(f"file of {size} bytes, over {DOCUMENT_MAX_BYTES}")
+        data = await self._download(file_id)
+        if len(data) > DOCUMENT_MAX_BYTES:
+            raise TooLarge(f"file of {len(data)} bytes, over {DOCUMENT_MAX_BYTES}")
+        return data
 
     async def _download(self, file_id: str) -> bytes:
         buffer = io.BytesIO()

@@ -20,10 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels.common import text_incoming
 from core.channel import (
+    DOCUMENT_MAX_BYTES,
     Accept,
     Action,
     Ask,
     ChannelError,
+    Document,
     Incoming,
     Keyboard,
     Kind,
@@ -34,6 +36,7 @@ from core.channel import (
     RetryLater,
     Sent,
     TooLarge,
+    UploadStore,
     choices,
     split_text,
 )
@@ -54,6 +57,8 @@ IMAGE_EVENT = "message.image.received"
 STICKER_EVENT = "message.sticker.received"
 # Zalo delivers no locations to bots: our own location page stores them as this event.
 PAGE_LOCATION_EVENT = "khaibao.location.page"
+# Nor files: our upload page stores the file and this event names it.
+PAGE_FILE_EVENT = "khaibao.file.page"
 
 Download = Callable[[], Awaitable[bytes]]
 
@@ -84,6 +89,12 @@ class _Position(_Model):
     accuracy: float | None = Field(None, ge=0)
 
 
+class _Upload(_Model):
+    id: str = Field(min_length=1, max_length=64)
+    filename: str = Field(max_length=255)
+    size: int | None = Field(None, ge=0)
+
+
 class _Message(_Model):
     sender: _Sender = Field(alias="from")
     chat: _Chat
@@ -95,6 +106,7 @@ class _Message(_Model):
     photo: object = None  # documented as a URL string; other shapes are ignored
     attachments: list[_Attachment] = Field(default_factory=list)
     location: _Position | None = None  # only in our location page's events
+    upload: _Upload | None = None  # only in our upload page's events
 
     def image_url(self) -> str | None:
         """The image URL: `photo_url` in real payloads, `photo` in the docs, else `attachments`."""
@@ -130,6 +142,7 @@ class ZaloChannel:
         poll_timeout: float = 30.0,
         max_image_bytes: int = 10_000_000,
         local_images: bool = False,
+        uploads: UploadStore | None = None,
     ) -> None:
         self._api = httpx.AsyncClient(
             base_url=f"{api_base.rstrip('/')}/bot{token}/", timeout=API_TIMEOUT
@@ -138,6 +151,7 @@ class ZaloChannel:
         # API, and redirects are followed by hand (same host only).
         self._files = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=False)
         self._media = media
+        self._uploads = uploads  # files sent from our upload page
         self._public_base_url = public_base_url.rstrip("/")
         self._poll_timeout = poll_timeout
         self._max_image_bytes = max_image_bytes
@@ -251,6 +265,15 @@ class ZaloChannel:
             return replace(
                 base, kind=Kind.LOCATION, location=where, accuracy=message.location.accuracy
             )
+        if event.event_name == PAGE_FILE_EVENT and message.upload:
+            upload = message.upload
+            document = Document(
+                download=partial(self._read_upload, upload.id),
+                filename=upload.filename,
+                size=upload.size,
+                mime=mimetypes.guess_type(upload.filename)[0],
+            )
+            return replace(base, kind=Kind.DOCUMENT, document=document)
         return base
 
     async def send_text(
@@ -350,6 +373,16 @@ class ZaloChannel:
             logger.warning("ignoring malformed zalo event %s: %s", _label(event), exc)
             return
         await accept(Received(Platform.ZALO, _key(parsed), parsed.message.sender.id, event))
+
+    async def _read_upload(self, upload_id: str) -> bytes:
+        """The bytes of a file sent from our upload page (kept for a day)."""
+        found = await self._uploads.get(upload_id) if self._uploads else None
+        if found is None:
+            raise ChannelError(f"upload {upload_id} is gone")
+        data = found[0]
+        if len(data) > DOCUMENT_MAX_BYTES:
+            raise TooLarge(f"upload of {len(data)} bytes, over {DOCUMENT_MAX_BYTES}")
+        return data
 
     async def _download(self, url: str) -> bytes:
         """Fetch an inbound image: https, public addresses, same-host redirects, size-capped."""
@@ -460,6 +493,21 @@ def page_location(
         "location": {"latitude": latitude, "longitude": longitude, "accuracy": accuracy},
     }
     event = {"event_name": PAGE_LOCATION_EVENT, "message": message}
+    return Received(Platform.ZALO, _key(_Event.model_validate(event)), user_id, event)
+
+
+def page_file(
+    chat_id: str, user_id: str, upload_id: str, filename: str, size: int, at: datetime
+) -> Received:
+    """A file sent from our upload page (stored as `upload_id`), as a Zalo event for the inbox."""
+    message = {
+        "from": {"id": user_id},
+        "chat": {"id": chat_id, "chat_type": PRIVATE_CHAT},
+        "message_id": f"file-{upload_id}",
+        "date": int(at.timestamp() * 1000),
+        "upload": {"id": upload_id, "filename": filename, "size": size},
+    }
+    event = {"event_name": PAGE_FILE_EVENT, "message": message}
     return Received(Platform.ZALO, _key(_Event.model_validate(event)), user_id, event)
 
 
