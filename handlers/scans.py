@@ -218,7 +218,7 @@ def _closing(ctx: Context) -> str:
 
 async def place_name(ctx: Context, checkpoint: Checkpoint) -> str:
     """ "Nhà ăn ca 1 — Công ty TNHH May mặc Tân Hà": the checkpoint and its organisation."""
-    org = await ctx.services.orgs.get(checkpoint.org_id)
+    org = await ctx.org(checkpoint.org_id)
     return (
         ctx.text("scan.place", checkpoint=checkpoint.name, org=org.name) if org else checkpoint.name
     )

@@ -1,8 +1,10 @@
-"""The page's "Demo" button: staff, residents and one enrolled case, seeded the way people would.
+"""The page's "Demo" button: staff, residents, one enrolled case and a factory's QR checkpoint,
+seeded the way people would.
 
 Staff roles are given with the real CLI (`python -m bot staff add`) in a child process, and the
 simulated users then talk to the bot through the emulators: a resident registers with /start and
-an officer enrols her with /enroll. Running it again only re-checks: the bot itself refuses a
+an officer enrols her with /enroll and sets up a checkpoint with /diemquet (its poster's link
+opens the scan in the page). Running it again only re-checks: the bot itself refuses a
 second registration or a second active case, and the officer's /cases shows the case exists.
 """
 
@@ -172,6 +174,27 @@ async def enrol(officer: Chat, name: str, phone: str, address: str) -> None:
     await officer.expect(anything)
 
 
+FACTORY, CANTEEN = "Công ty May Tân Hội", "Nhà ăn ca 1"
+
+
+async def set_up_checkpoint(officer: Chat) -> None:
+    """The officer adds a factory and its canteen's QR checkpoint from the chat (/diemquet),
+    unless the factory is listed already; the poster and its Telegram link stay in the chat."""
+    await officer.settle()
+    await officer.send(text="/diemquet")
+    listing = await officer.expect(button("new_org"))
+    if FACTORY in str(listing.get("buttons")):
+        await officer.send(text="/huy")
+        return
+    await officer.press("new_org", listing)
+    await officer.say(FACTORY)
+    await officer.press("kind:company")
+    await officer.press("new_cp")
+    await officer.press("kind:canteen")
+    await officer.say(CANTEEN)
+    await officer.expect(button("poster"))
+
+
 class Demo:
     """Seeds the demo once at a time; `cli_env` points the staff CLI at the bot's database."""
 
@@ -189,7 +212,9 @@ class Demo:
             client = SandboxClient(base_url, PLATFORM)
             try:
                 await register(Chat(client, LAN))
-                await enrol(Chat(client, OFFICER), LAN_FULL_NAME, LAN_PHONE, LAN_ADDRESS)
+                officer = Chat(client, OFFICER)
+                await enrol(officer, LAN_FULL_NAME, LAN_PHONE, LAN_ADDRESS)
+                await set_up_checkpoint(officer)
             finally:
                 await client.aclose()
         ids = {person.telegram_id for person in PEOPLE}

@@ -86,6 +86,9 @@ async def test_demo_button_seeds_staff_residents_and_a_case(desk: Page, storage:
     await expect(last_bot_message(desk)).to_contain_text("Nguyễn Thị Lan")
     assert len(await storage.cases.active(None)) == 1
 
+    [factory] = await storage.orgs.list("tan-hoi")
+    assert [c.name for c in await storage.checkpoints.of_org(factory.id)] == ["Nhà ăn ca 1"]
+
     await users.filter(has_text="Bà Nguyễn Thị Lan").click()
     await expect(desk.get_by_test_id("messages")).to_contain_text("Đăng ký thành công")
 

@@ -128,6 +128,13 @@ async def test_a_registered_worker_is_asked_and_agreeing_links_the_list(
     await send_file(manager, WORKERS, "cong-nhan.xlsx", 2)
     [invite] = await user.replies()
     assert FACTORY in invite["text"] and "Nguyễn Văn An" in invite["text"]
+    accept = next(b["data"] for row in invite["buttons"] for b in row if "Đồng ý" in b["label"])
+    other = User(sandbox.url, "telegram", "100002", name="Người khác")
+    await register(other, phone="0988 888 888")  # the invitation forwarded to someone else
+    [refused] = await other.send(callback_data=accept, message_id=other.history[-1]["message_id"])
+    assert "không còn hiệu lực" in refused["text"]
+    await other.aclose()
+    assert not [w for w in await storage.workers.of_org(factory.id) if w.person_id]
     [linked] = await user.choose("✅ Đồng ý")
     assert f"Đã liên kết với danh sách của {FACTORY}" in linked["text"]
     account = await storage.accounts.get(user.platform, user.user_id)
