@@ -574,10 +574,12 @@ class Visits(Protocol):
         """The person's visits that began at `since` or later, oldest first."""
         ...
 
-    async def at_checkpoint(
-        self, checkpoint_id: str, start: datetime, end: datetime, longest: timedelta
-    ) -> list[Visit]:
-        """The visits of a checkpoint that may overlap [start, end), none lasting over `longest`."""
+    async def short_at(self, checkpoint_id: str, start: datetime, end: datetime) -> list[Visit]:
+        """The closed visits of at most an hour at a checkpoint that may overlap [start, end)."""
+        ...
+
+    async def long_at(self, checkpoint_id: str, start: datetime, end: datetime) -> list[Visit]:
+        """The open or longer visits at a checkpoint that began in [start, end)."""
         ...
 
     async def overdue(self, before: datetime, limit: int = 500) -> list[Visit]:

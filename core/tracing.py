@@ -138,14 +138,33 @@ async def _round(
     now: datetime,
     exclude: Collection[str],
 ) -> list[Contact]:
-    """One query per merged window (only indexed fields), then the overlaps in Python."""
+    """Short visits: one query per merged window; open or long ones: one query per stretch
+    of windows less than the longest stay apart (their reach back overlaps anyway). Only
+    indexed fields are queried; the overlaps are found in Python."""
     windows = query_windows(sources, rules, now)
+    stretches = long_stretches(windows, rules.longest)
     found = await asyncio.gather(
-        *(visits.at_checkpoint(*window, rules.longest) for window in windows)
+        *(visits.short_at(*window) for window in windows),
+        *(visits.long_at(*stretch) for stretch in stretches),
     )
     buses = await _buses(checkpoints, {checkpoint for checkpoint, _, _ in windows})
-    candidates = [visit for batch in found for visit in batch]
-    return contacts(sources, candidates, buses, rules, now, exclude)
+    candidates = {visit.id: visit for batch in found for visit in batch}
+    return contacts(sources, candidates.values(), buses, rules, now, exclude)
+
+
+def long_stretches(
+    windows: Iterable[tuple[str, datetime, datetime]], longest: timedelta
+) -> list[tuple[str, datetime, datetime]]:
+    """Per checkpoint, the times when an open or long visit reaching into a window may have
+    begun ([start - longest, end) of each), joined where they meet or are close."""
+    reaches: dict[str, list[Interval]] = defaultdict(list)
+    for checkpoint, start, end in windows:
+        reaches[checkpoint].append((start - longest, end))
+    return [
+        (checkpoint, start, end)
+        for checkpoint, found in reaches.items()
+        for start, end in _merge(found, longest)
+    ]
 
 
 async def _buses(checkpoints: Checkpoints, ids: Iterable[str]) -> set[str]:

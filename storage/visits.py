@@ -84,21 +84,17 @@ class VisitsRepo:
         query = {"person_id": person_id, "in_at": {"$gte": since}}
         return sorted(await self._find(query), key=lambda visit: visit.in_at)
 
-    async def at_checkpoint(
-        self, checkpoint_id: str, start: datetime, end: datetime, longest: timedelta
-    ) -> list[Visit]:
-        """The visits of a checkpoint that may overlap [start, end), none lasting over `longest`.
+    async def short_at(self, checkpoint_id: str, start: datetime, end: datetime) -> list[Visit]:
+        """The closed visits of at most `SHORT_STAY` at a checkpoint that may overlap
+        [start, end): those that began in [start - SHORT_STAY, end)."""
+        began = {"$gte": start - SHORT_STAY, "$lt": end}
+        return await self._find({"short_checkpoint": checkpoint_id, "in_at": began})
 
-        A short visit began in [start - SHORT_STAY, end), a longer or open one in
-        [start - longest, end): two queries, each on the fields of one index only.
-        """
-        short = {
-            "short_checkpoint": checkpoint_id,
-            "in_at": {"$gte": start - SHORT_STAY, "$lt": end},
-        }
-        long = {"long_checkpoint": checkpoint_id, "in_at": {"$gte": start - longest, "$lt": end}}
-        found = {visit.id: visit for query in (short, long) for visit in await self._find(query)}
-        return list(found.values())
+    async def long_at(self, checkpoint_id: str, start: datetime, end: datetime) -> list[Visit]:
+        """The open or longer visits at a checkpoint that began in [start, end) (the caller
+        reaches back by the longest stay)."""
+        began = {"$gte": start, "$lt": end}
+        return await self._find({"long_checkpoint": checkpoint_id, "in_at": began})
 
     async def overdue(self, before: datetime, limit: int = OVERDUE_BATCH) -> list[Visit]:
         """Open visits due to close automatically before `before` (only open visits are

@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.models import Checkpoint, CheckpointKind, Visit
-from core.tracing import Contact, Shared, TraceRules, contacts, query_windows, trace
+from core.tracing import (
+    Contact,
+    Shared,
+    TraceRules,
+    contacts,
+    long_stretches,
+    query_windows,
+    trace,
+)
 from storage.database import Storage
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -168,10 +176,13 @@ async def test_a_checkpoints_visits_reach_back_one_hour_or_the_longest_stay(
     for scan in scans:
         await storage.visits.check_in(scan)
     await storage.visits.close(scans[-1], T0 + timedelta(minutes=40), "scan")  # short now
-    found = await storage.visits.at_checkpoint("gate00000001", *window, RULES.longest)
-    assert sorted(v.person_id for v in found) == ["long", "open", "short"]
-    cut = await storage.visits.at_checkpoint("gate00000001", *window, timedelta(hours=2))
-    assert sorted(v.person_id for v in cut) == ["open", "short"]
+    short = await storage.visits.short_at("gate00000001", *window)
+    assert sorted(v.person_id for v in short) == ["short"]
+    start, end = window
+    found = await storage.visits.long_at("gate00000001", start - RULES.longest, end)
+    assert sorted(v.person_id for v in found) == ["long", "open"]
+    cut = await storage.visits.long_at("gate00000001", start - timedelta(hours=2), end)
+    assert sorted(v.person_id for v in cut) == ["open"]
 
 
 async def test_overdue_lists_open_visits_past_their_due_time(storage: Storage) -> None:
@@ -186,3 +197,18 @@ async def test_overdue_lists_open_visits_past_their_due_time(storage: Storage) -
     assert len(await storage.visits.overdue(later, limit=1)) == 1
     await storage.visits.close(scans[0], due, "timeout")
     assert await storage.visits.overdue(later) == scans[1:2]
+
+
+def test_long_visits_are_asked_once_per_stretch_of_windows_a_long_stay_apart() -> None:
+    day = timedelta(days=1)
+    windows = [
+        ("zone00000001", T0, T0 + timedelta(hours=8)),
+        ("zone00000001", T0 + day, T0 + day + timedelta(hours=8)),  # 16 h later: one stretch
+        ("zone00000001", T0 + 3 * day, T0 + 3 * day + timedelta(hours=1)),  # 40 h later
+        ("gate00000001", T0, T0 + timedelta(minutes=30)),
+    ]
+    assert long_stretches(windows, timedelta(hours=12)) == [
+        ("zone00000001", T0 - timedelta(hours=12), T0 + day + timedelta(hours=8)),
+        ("zone00000001", T0 + 3 * day - timedelta(hours=12), T0 + 3 * day + timedelta(hours=1)),
+        ("gate00000001", T0 - timedelta(hours=12), T0 + timedelta(minutes=30)),
+    ]

@@ -485,29 +485,32 @@ def page_location(
 ) -> Received:
     """A position sent from our location page, as a Zalo event to store in the inbox."""
     latitude, longitude, accuracy = where
-    message = {
-        "from": {"id": user_id},
-        "chat": {"id": chat_id, "chat_type": PRIVATE_CHAT},
-        "message_id": f"page-{link_id}",
-        "date": int(at.timestamp() * 1000),
-        "location": {"latitude": latitude, "longitude": longitude, "accuracy": accuracy},
-    }
-    event = {"event_name": PAGE_LOCATION_EVENT, "message": message}
-    return Received(Platform.ZALO, _key(_Event.model_validate(event)), user_id, event)
+    position = {"latitude": latitude, "longitude": longitude, "accuracy": accuracy}
+    return _page_event(
+        PAGE_LOCATION_EVENT, chat_id, user_id, f"page-{link_id}", at, location=position
+    )
 
 
 def page_file(
     chat_id: str, user_id: str, upload_id: str, filename: str, size: int, at: datetime
 ) -> Received:
     """A file sent from our upload page (stored as `upload_id`), as a Zalo event for the inbox."""
+    upload = {"id": upload_id, "filename": filename, "size": size}
+    return _page_event(PAGE_FILE_EVENT, chat_id, user_id, f"file-{upload_id}", at, upload=upload)
+
+
+def _page_event(
+    name: str, chat_id: str, user_id: str, message_id: str, at: datetime, **content: object
+) -> Received:
+    """Something sent from one of our pages, shaped like a Zalo event of its user."""
     message = {
         "from": {"id": user_id},
         "chat": {"id": chat_id, "chat_type": PRIVATE_CHAT},
-        "message_id": f"file-{upload_id}",
+        "message_id": message_id,
         "date": int(at.timestamp() * 1000),
-        "upload": {"id": upload_id, "filename": filename, "size": size},
+        **content,
     }
-    event = {"event_name": PAGE_FILE_EVENT, "message": message}
+    event = {"event_name": name, "message": message}
     return Received(Platform.ZALO, _key(_Event.model_validate(event)), user_id, event)
 
 
