@@ -1,0 +1,78 @@
+"""CAP 1.2 out and in: our alerts pass the official OASIS schema; hostile or wrong input is
+refused quickly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.cap import CAP_NS, CapAlert, CapArea, CapInfo, CapRefused, cap_time, cap_xml, parse_cap
+
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def an_alert(sent: datetime = datetime(2026, 12, 4, 10, 0, tzinfo=LOCAL)) -> CapAlert:
+    """An outbreak warning for one commune, in Vietnamese and English."""
+    area = CapArea("Xã Tân Hà, huyện Tân Châu", (("ma_xa", "tan-ha"),))
+    infos = [
+        CapInfo(
+            language=language,
+            categories=("Health",),
+            event=event,
+            urgency="Immediate",
+            severity="Severe",
+            certainty="Observed",
+            headline=headline,
+            instruction=instruction,
+            areas=(area,),
+        )
+        for language, event, headline, instruction in (
+            ("vi", "Ổ dịch", "Phát hiện ổ dịch tại ấp Tân Lợi", "Hạn chế ra khỏi nhà."),
+            ("en", "Outbreak", "Outbreak found in Tân Lợi hamlet", "Stay at home."),
+        )
+    ]
+    return CapAlert(
+        identifier="khaibao-tan-chau-2026-0001",
+        sender="ttyt@tanchau.tayninh.gov.vn",
+        sent=sent,
+        status="Actual",
+        msg_type="Alert",
+        scope="Public",
+        infos=infos,
+    )
+
+
+def test_our_alert_passes_the_oasis_schema_and_reads_back() -> None:
+    xml = cap_xml(an_alert())
+    root = parse_cap(xml)
+    assert root.findtext(f"{{{CAP_NS}}}sent") == "2026-12-04T10:00:00+07:00"
+    headlines = [h.text for h in root.iter(f"{{{CAP_NS}}}headline")]
+    assert headlines == ["Phát hiện ổ dịch tại ấp Tân Lợi", "Outbreak found in Tân Lợi hamlet"]
+
+
+def test_a_time_without_an_offset_is_not_written_and_a_z_is_refused_by_the_schema() -> None:
+    with pytest.raises(ValueError):
+        cap_time(datetime(2026, 12, 4, 10, 0))
+    zulu = cap_xml(an_alert(datetime(2026, 12, 4, 3, 0, tzinfo=UTC)))
+    assert b"+00:00" in zulu
+    with pytest.raises(CapRefused) as refused:
+        parse_cap(zulu.replace(b"+00:00", b"Z"))
+    assert refused.value.reason == "schema"
+
+
+def test_an_xml_bomb_a_dtd_garbage_and_a_huge_body_are_refused() -> None:
+    bomb = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">&lol3;</alert>"""
+    for data, reason in (
+        (bomb, "dtd"),
+        (b"not xml at all", "not_xml"),
+        (b"<a>" * 100_000, "too_big"),
+        (cap_xml(an_alert()).replace(b"<status>Actual", b"<status>Whatever"), "schema"),
+    ):
+        with pytest.raises(CapRefused) as refused:
+            parse_cap(data)
+        assert refused.value.reason == reason
