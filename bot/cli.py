@@ -32,7 +32,6 @@ from core.checkpoints import (
 )
 from core.clock import SystemClock
 from core.dates import format_date, parse_date
-from core.matching import fold
 from core.models import Checkpoint, CheckpointKind, Organisation, OrgKind, Role, Staff
 from core.phone import normalize_phone
 from core.posters import PosterItem, poster_pdf, poster_png
@@ -186,16 +185,11 @@ async def _check_orgs(storage: Storage, org_ids: list[str]) -> None:
 
 def resolve_area(areas: AreaCatalog, typed: str) -> str:
     """A commune's code from its code or its name, ignoring case and diacritics ("tan ha")."""
-    wanted = fold(typed)
-    found = [
-        area.code
-        for area in areas.areas
-        if typed == area.code or wanted == fold(area.name) or fold(area.name).endswith(f" {wanted}")
-    ]
-    if len(found) != 1:
+    found = areas.find(typed)
+    if found is None:
         known = ", ".join(f"{a.code} ({a.name})" for a in areas.areas)
         raise SystemExit(f"unknown or ambiguous area {typed!r}; known: {known}")
-    return found[0]
+    return found.code
 
 
 def _typed_name(text: str) -> str:

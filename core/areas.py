@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from core.matching import fold
+
 
 @dataclass(frozen=True)
 class Area:
@@ -27,10 +29,35 @@ class AreaCatalog:
         """The area with this code, or None."""
         return next((area for area in self.areas if area.code == code), None)
 
+    def find(self, typed: str) -> Area | None:
+        """The commune a typed code or name means ("tan-ha", "Xã Tân Hà", "tan ha"): case,
+        accents and the kind word ("Xã", "Thị trấn") ignored; None when none or several do."""
+        wanted = fold(typed)
+        exact = [a for a in self.areas if wanted in (fold(a.code), fold(a.name))]
+        bare = [a for a in self.areas if _bare(wanted) == _bare(fold(a.name))]
+        found = exact or bare
+        return found[0] if len(found) == 1 else None
+
+    def named_in(self, text: str) -> list[Area]:
+        """The communes a description names, one per comma- or semicolon-separated part
+        ("Xã Tân Hội, huyện Tân Châu" → Tân Hội)."""
+        parts = (part for piece in text.split(";") for part in piece.split(","))
+        found = (self.find(part) for part in parts if part.strip())
+        return list(dict.fromkeys(area for area in found if area is not None))
+
     def name(self, code: str) -> str:
         """Display name for a code (the code itself if unknown)."""
         area = self.get(code)
         return area.name if area else code
+
+
+_KINDS = ("thi tran ", "xa ", "phuong ", "tt ")
+
+
+def _bare(folded: str) -> str:
+    """A folded commune name without its kind word."""
+    kind = next((kind for kind in _KINDS if folded.startswith(kind)), "")
+    return folded[len(kind) :].strip()
 
 
 def in_sentence(name: str) -> str:

@@ -13,6 +13,8 @@ from importlib import resources
 
 from lxml import etree
 
+from core.areas import AreaCatalog
+
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 MAX_CAP_BYTES = 256_000  # a real alert is a few kilobytes
 _SCHEMA = "static/CAP-v1.2-schema.xsd"
@@ -145,3 +147,18 @@ def parse_cap(data: bytes) -> etree._Element:
     if not schema.validate(document):
         raise CapRefused("schema", str(schema.error_log.last_error))
     return document.getroot()
+
+
+def communes_of(root: etree._Element, areas: AreaCatalog) -> list[str]:
+    """The communes a parsed CAP message names: by geocode (our communes' codes), else by
+    the names in each area's description, matched ignoring case and diacritics."""
+    found: dict[str, None] = {}
+    for area in root.iter(f"{{{CAP_NS}}}area"):
+        coded = [
+            code
+            for value in area.iter(f"{{{CAP_NS}}}value")
+            if (code := (value.text or "").strip()) and areas.get(code)
+        ]
+        named = [a.code for a in areas.named_in(area.findtext(f"{{{CAP_NS}}}areaDesc") or "")]
+        found.update(dict.fromkeys(coded or named))
+    return list(found)

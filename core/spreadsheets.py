@@ -50,7 +50,6 @@ _BARE_MOBILE = re.compile(r"[35789]\d{8}")
 _DOSE = re.compile(r"(?:mui|dose)?\s*(?:so|thu)?\s*(\d{1,2})")
 _MAX_DOSE = 10
 _NOTE = re.compile(r"\(.*?\)|\[.*?\]")  # "Ngày tiêm (dd/mm/yyyy)": a hint, not the name
-_AREA_KINDS = ("thi tran ", "xa ", "phuong ", "tt ")
 
 
 @dataclass(frozen=True)
@@ -304,7 +303,7 @@ def validate(
     mapping = _map_columns(table.headers, columns, default_area)
     check = _Check(
         required=frozenset(c.field for c in columns if c.required),
-        areas=_area_index(areas),
+        areas=areas,
         today=today,
         default_area=default_area,
     )
@@ -337,25 +336,6 @@ def _map_columns(
     return mapping
 
 
-def _area_index(areas: AreaCatalog) -> dict[str, str]:
-    """Folded code, name and name without "Xã"/"Thị trấn" → code; bare names only if unique."""
-    index: dict[str, str] = {}
-    bare: dict[str, set[str]] = {}
-    for area in areas.areas:
-        index[fold(area.code)] = area.code
-        index[fold(area.name)] = area.code
-        bare.setdefault(_bare(fold(area.name)), set()).add(area.code)
-    for key, codes in bare.items():
-        if len(codes) == 1:
-            index.setdefault(key, next(iter(codes)))
-    return index
-
-
-def _bare(folded: str) -> str:
-    kind = next((kind for kind in _AREA_KINDS if folded.startswith(kind)), "")
-    return folded[len(kind) :]
-
-
 @dataclass
 class _Row:
     """One row's cells by field, and the problems found so far."""
@@ -379,7 +359,7 @@ class _Check:
     """What checking rows needs, and the phones seen in earlier rows."""
 
     required: frozenset[str]
-    areas: dict[str, str]
+    areas: AreaCatalog
     today: date
     default_area: str
     phones: set[str] = field(default_factory=set)
@@ -432,10 +412,10 @@ class _Check:
         typed = row.value("area")
         if not typed:
             return self.default_area or self.needed(row, "area")
-        code = self.areas.get(fold(typed)) or self.areas.get(_bare(fold(typed)))
-        if code is None:
+        area = self.areas.find(typed)
+        if area is None:
             row.flag("area", "unknown_area")
-        return code
+        return area.code if area else None
 
     def day(self, row: _Row, name: str, *, future: bool = False) -> date | None:
         """A required date in the cell; dates after today only where `future` allows them."""

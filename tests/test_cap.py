@@ -3,12 +3,24 @@ refused quickly."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.cap import CAP_NS, CapAlert, CapArea, CapInfo, CapRefused, cap_time, cap_xml, parse_cap
+from core.areas import load_areas
+from core.cap import (
+    CAP_NS,
+    CapAlert,
+    CapArea,
+    CapInfo,
+    CapRefused,
+    cap_time,
+    cap_xml,
+    communes_of,
+    parse_cap,
+)
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -76,3 +88,14 @@ def test_an_xml_bomb_a_dtd_garbage_and_a_huge_body_are_refused() -> None:
         with pytest.raises(CapRefused) as refused:
             parse_cap(data)
         assert refused.value.reason == reason
+
+
+def test_the_communes_of_an_incoming_alert_come_from_geocodes_or_area_names() -> None:
+    areas = load_areas()
+    coded = parse_cap(cap_xml(an_alert()))
+    assert communes_of(coded, areas) == ["tan-ha"]
+    by_name = an_alert()
+    described = CapArea("Xã Tân Hội, huyện Tân Châu; TAN HUNG")
+    info = replace(by_name.infos[0], areas=(described,))
+    named = parse_cap(cap_xml(replace(by_name, infos=(info,))))
+    assert communes_of(named, areas) == ["tan-hoi", "tan-hung"]
