@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from core.channel import Action
 from core.dates import format_date
-from core.models import Case, Declaration, Person
+from core.models import Case, Declaration, LabTest, Person
 from core.phone import display_phone
 from core.schedule import Window, was_due
 from core.texts import window_name
@@ -157,6 +157,13 @@ async def show_photo(ctx: Context, photo_id: str | None, caption: str) -> None:
         await ctx.reply_photo(jpeg, caption)
 
 
+def lab_test_text(ctx: Context, test: LabTest) -> str:
+    """A test as staff read it: "PCR 27/11/2026: âm tính"."""
+    kind = ctx.text("case." + TEST_KINDS.get(test.kind, "test_pcr"))
+    result = ctx.text("case." + TEST_RESULTS.get(test.result, "result_pending"))
+    return f"{kind} {format_date(test.on)}: {result}"
+
+
 def _details(
     ctx: Context,
     case: Case,
@@ -164,11 +171,7 @@ def _details(
     declarations: list[Declaration],
     proxies: dict[str, Person],
 ) -> str:
-    tests = "; ".join(
-        f"{ctx.text('case.' + TEST_KINDS.get(x.kind, 'test_pcr'))} {format_date(x.on)}: "
-        f"{ctx.text('case.' + TEST_RESULTS.get(x.result, 'result_pending'))}"
-        for x in case.tests
-    ) or ctx.text("case.no_tests")
+    tests = "; ".join(lab_test_text(ctx, x) for x in case.tests) or ctx.text("case.no_tests")
     rows = [
         f"{format_date(d.local_date)} {d.slot or ctx.text('quarantine.slot_adhoc')}: "
         f"{ctx.text('quarantine.timing_' + d.timing)}, {ctx.local_time(d.submitted_at)}"

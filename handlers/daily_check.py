@@ -99,12 +99,13 @@ def _notice(lang: str, check: DailyCheck, person: Person, place: str, when: str)
     )
 
 
-async def _take_travel(ctx: Context) -> str | None:
-    following = await _travel.take(ctx)
-    return None if following is None else await _save(ctx)
+_TRAVEL = yes_no_step("daily", "travel", END)
 
 
-_travel = yes_no_step("daily", "travel", END)
+async def _take_last_answer(ctx: Context) -> str | None:
+    """The last question's answer; then the day's declaration is stored."""
+    return None if await _TRAVEL.take(ctx) is None else await _save(ctx)
+
 
 DAILY_CHECK = Flow(
     name="daily_check",
@@ -112,6 +113,6 @@ DAILY_CHECK = Flow(
     steps={
         "symptoms": yes_no_step("daily", "symptoms", "contact"),
         "contact": yes_no_step("daily", "contact", "travel"),
-        "travel": Step(_travel.ask, _take_travel),
+        "travel": Step(_TRAVEL.ask, _take_last_answer),
     },
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from core.dates import format_date, parse_date
 from core.models import LabTest, Person, Role, Vaccination
 from core.phone import display_phone, leading_phone
-from handlers.case_views import TEST_KINDS, TEST_RESULTS
+from handlers.case_views import TEST_KINDS, TEST_RESULTS, lab_test_text
 from handlers.context import Context
 from handlers.registry import REGISTRY
 from handlers.rights import may
@@ -56,21 +56,21 @@ async def _reachable(ctx: Context, phone: str) -> Person | None:
 
 
 async def _show(ctx: Context, person: Person) -> None:
-    tests = "\n".join(
-        f"• {ctx.text('case.' + TEST_KINDS.get(x.kind, 'test_pcr'))} {format_date(x.on)}: "
-        f"{ctx.text('case.' + TEST_RESULTS.get(x.result, 'result_pending'))}"
-        for x in person.tests
-    ) or ctx.text("records.none")
-    doses = "\n".join(
-        ctx.text("records.dose", dose=d.dose, on=format_date(d.on), vaccine=d.vaccine)
-        for d in person.vaccinations
-    ) or ctx.text("records.none")
+    none = ctx.text("records.none")
+    tests = "\n".join(f"• {lab_test_text(ctx, x)}" for x in person.tests) or none
+    doses = (
+        "\n".join(
+            ctx.text("records.dose", dose=d.dose, on=format_date(d.on), vaccine=d.vaccine)
+            for d in person.vaccinations
+        )
+        or none
+    )
     await ctx.say(
         "records.show",
         name=person.name,
         phone=display_phone(person.phone),
         area=ctx.services.areas.name(person.area),
-        residence=person.residence or ctx.text("records.none"),
+        residence=person.residence or none,
         tests=tests,
         doses=doses,
     )
