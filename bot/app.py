@@ -24,6 +24,7 @@ from bot.channels.zalo import ZaloChannel, page_file, page_location
 from bot.config import Settings
 from bot.selfies import SelfiePool
 from bot.web import (
+    CapRoutes,
     FindLanding,
     Landing,
     LocationPage,
@@ -41,19 +42,24 @@ from core.ports import Clock
 from core.texts import LANGUAGES, t
 from core.tokens import InvalidToken
 from handlers.account import erase_requested
+from handlers.cap_feed import alert_document, feed_document
+from handlers.cap_inbox import receive_cap
 from handlers.context import Policy, Services
 from handlers.location import link_target, use_link
 from handlers.notices import flagged_in_background
 from handlers.page_links import upload_target, use_upload_link
 from handlers.router import Router
 from sandbox.server import Sandbox
+from scheduler.broadcasts import BROADCAST_EVERY, Broadcaster, any_of, skip_superseded
 from scheduler.checkouts import close_overdue
 from scheduler.dispatch import Dispatcher
 from scheduler.inbox import InboxWorker
 from scheduler.jobs import Job, build_scheduler
 from scheduler.reminders import ReminderDeps, skip_declared, tick
+from scheduler.reports import escalate_waiting
 from scheduler.selfie_checks import SelfieChecks
 from storage.database import Storage, open_database
+from storage.subscribers import subscribe_registered
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,8 @@ COMMANDS = {
     "unwell": {"vi": "khongkhoe", "en": "unwell"},
     "me": {"vi": "toi", "en": "me"},
     "language": {"vi": "ngonngu", "en": "language"},
+    "thongbao": {"vi": "thongbao", "en": "subscribe"},
+    "phananh": {"vi": "phananh", "en": "feedback"},
     "help": {"vi": "trogiup", "en": "help"},
     "cancel": {"vi": "huy", "en": "cancel"},
     "delete": {"vi": "xoa", "en": "delete"},
@@ -76,6 +84,7 @@ TICK_EVERY = timedelta(seconds=30)
 SELFIE_RECOVERY_EVERY = timedelta(minutes=2)
 ERASURE_EVERY = timedelta(minutes=5)
 CHECKOUT_EVERY = timedelta(minutes=1)
+REPORT_ESCALATION_EVERY = timedelta(minutes=1)
 ERASURE_LEASE = "erasure"
 SELFIE_WORKERS = 2  # one per core; dlib blocks a whole process per face
 DRAIN_GRACE = 10.0  # seconds the updates in flight get to finish at shutdown
@@ -205,11 +214,13 @@ class Service:
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _scheduler: AsyncIOScheduler | None = None
     _own_selfies: bool = False
+    _broadcaster: Broadcaster | None = None
 
     async def start(self) -> None:
         """Indexes, the inbox worker (taking over unfinished updates), web server, channels."""
         settings = self.settings
         await self.storage.ensure_indexes()
+        await subscribe_registered(self.storage.db, self.clock.now())
         self.channels = build_channels(settings, self.storage)
         self._start_dispatchers()
         self.router = Router(await self._services())
@@ -229,6 +240,7 @@ class Service:
             self._location_page(),
             self._landing(),
             self._upload_page(),
+            cap=self._cap_routes(),
         )
         if settings.bot_mode == "webhook":
             for channel in self.channels:
@@ -258,6 +270,8 @@ class Service:
             Job("selfie-checks", SELFIE_RECOVERY_EVERY, self.selfie_checks.recover),
             Job("erasure", ERASURE_EVERY, self.erase_requested),
             Job("check-outs", CHECKOUT_EVERY, self.close_overdue_visits),
+            Job("field-reports", REPORT_ESCALATION_EVERY, self.escalate_reports),
+            Job("broadcasts", BROADCAST_EVERY, self.broadcast),
         ]
 
     async def erase_requested(self) -> None:
@@ -270,6 +284,31 @@ class Service:
             await erase_requested(self.router.services)
         finally:
             await leases.release(ERASURE_LEASE, self.holder)
+
+    async def broadcast(self) -> None:
+        """Queue confirmed alerts and follow their sending (one process at a time)."""
+        if self._broadcaster is None:
+            assert self.router is not None
+            storage, services = self.storage, self.router.services
+            self._broadcaster = Broadcaster(
+                storage.alerts,
+                storage.subscribers,
+                storage.outbox,
+                storage.leases,
+                self.clock,
+                services.areas,
+                services.policy.alerts,
+                services.timezone,
+                self.holder,
+                self.wake_dispatchers,
+            )
+        await self._broadcaster.run()
+
+    async def escalate_reports(self) -> None:
+        """Field reports nobody in their commune took up in time go to the district admins."""
+        assert self.router is not None
+        after = timedelta(hours=self.settings.report_escalate_hours)
+        await escalate_waiting(self.router.services, after)
 
     async def close_overdue_visits(self) -> None:
         """Close the visits past their kind's longest stay (12 h; a bus trip 3 h)."""
@@ -339,6 +378,17 @@ class Service:
 
         return UploadPage(language, submit)
 
+    def _cap_routes(self) -> CapRoutes:
+        """CAP out for alerting hubs; CAP in when CAP_INBOX_TOKEN is set."""
+        assert self.router is not None
+        services, token = self.router.services, self.settings.cap_inbox_token
+        return CapRoutes(
+            document=partial(alert_document, services),
+            feed=partial(feed_document, services, self.settings.base_url),
+            receive=partial(receive_cap, services),
+            inbox_token=token.get_secret_value() if token else "",
+        )
+
     def _landing(self) -> FindLanding:
         """A poster's QR token → what its landing page shows (None: forged, revoked, retired)."""
         assert self.router is not None
@@ -373,6 +423,7 @@ class Service:
             page_base_url=settings.base_url,
             visits=settings.visit_rules,
             poster_base_url=settings.public_base_url or "",
+            alerts=settings.alert_rules,
         )
 
     async def _services(self) -> Services:
@@ -403,8 +454,11 @@ class Service:
             checkpoints=storage.checkpoints,
             visits=storage.visits,
             daily_checks=storage.daily_checks,
+            reports=storage.reports,
             workers=storage.workers,
             cards=storage.cards,
+            alerts=storage.alerts,
+            subscribers=storage.subscribers,
             areas=load_areas(settings.areas_file),
             clock=self.clock,
             policy=self._policy(),
@@ -437,12 +491,19 @@ class Service:
                 self.clock,
                 rates[channel.platform],
                 holder=self.holder,
-                on_blocked=self.storage.accounts.set_blocked,
-                obsolete=skip_declared(self.storage.declarations),
+                on_blocked=self._blocked,
+                obsolete=any_of(
+                    skip_declared(self.storage.declarations), skip_superseded(self.storage.alerts)
+                ),
                 on_migrated=self._staff_chat_moved,
             )
             self._dispatchers.append(dispatcher)
             self._background.append(asyncio.create_task(dispatcher.run()))
+
+    async def _blocked(self, platform: Platform, chat_id: str) -> None:
+        """A chat blocked the bot: its account and its alerts stop until it writes again."""
+        await self.storage.accounts.set_blocked(platform, chat_id)
+        await self.storage.subscribers.set_blocked(platform, chat_id)
 
     async def _staff_chat_moved(self, platform: Platform, old: str, new: str) -> None:
         """A staff group became a supergroup: the cases it paged page the new chat."""

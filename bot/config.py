@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.alerts import AlertRules
 from core.channel import Platform
 from core.checkpoints import VisitRules
 from core.geo import Check, LocationRules, parse_areas
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
     reminder_before_minutes: int = Field(30, ge=5, le=300)
     quarantine_days: int = Field(14, ge=1, le=60)
     invite_ttl_hours: int = Field(72, ge=1, le=720)
-    telegram_rate_limit: float = Field(25.0, gt=0, le=1000)
+    telegram_rate_limit: float = Field(30.0, gt=0, le=1000)  # the FAQ: about 30/s for bulk sends
     zalo_rate_limit: float = Field(10.0, gt=0, le=1000)
     selfie_max_mb: float = Field(10.0, gt=0, le=20)
     face_mismatch_threshold: float = Field(0.6, gt=0, lt=2)
@@ -72,6 +73,12 @@ class Settings(BaseSettings):
     location_radius_m: float = Field(100.0, ge=10, le=5000)
     visit_max_hours: float = Field(12.0, gt=0, le=48)
     bus_trip_max_hours: float = Field(3.0, gt=0, le=24)
+    report_escalate_hours: float = Field(4.0, gt=0, le=168)
+    cap_sender: str = Field("khaibao@tanchau.tayninh.gov.vn", pattern=r"^[^\s,<&]+$")
+    alert_sender_name: str = ""
+    alert_two_person: bool = False
+    cap_inbox_token: SecretStr | None = None
+    cap_auto_send_senders: str = ""
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -87,7 +94,7 @@ class Settings(BaseSettings):
             raise ValueError("expected <bot_id>:<secret> as given by Zalo Bot Creator")
         return value
 
-    @field_validator("webhook_secret")
+    @field_validator("webhook_secret", "cap_inbox_token")
     @classmethod
     def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value and not _WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
@@ -196,6 +203,19 @@ class Settings(BaseSettings):
         return VisitRules(
             longest=timedelta(hours=self.visit_max_hours),
             bus_trip=timedelta(hours=self.bus_trip_max_hours),
+        )
+
+    @property
+    def alert_rules(self) -> AlertRules:
+        """Our CAP sender, two-person sending, trusted CAP senders, the send rates."""
+        return AlertRules(
+            sender=self.cap_sender,
+            sender_name=self.alert_sender_name,
+            two_person=self.alert_two_person,
+            auto_senders=frozenset(
+                sender.strip() for sender in self.cap_auto_send_senders.split(",") if sender.strip()
+            ),
+            rates=self.rate_limits,
         )
 
     def keyring(self) -> Keyring:

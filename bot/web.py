@@ -1,8 +1,10 @@
 """Our web server: health check, media for Zalo, the Zalo location and upload pages, the
-checkpoints' QR landing page, and the webhooks."""
+checkpoints' QR landing page, CAP alerts out and in, and the webhooks."""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import html
 import json
 import math
@@ -14,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from aiohttp import BodyPartReader, web
+from aiohttp.web_urldispatcher import _default_expect_handler
 
+from core.cap import ATOM_MIME, CAP_MIME, MAX_CAP_BYTES
 from core.channel import DOCUMENT_MAX_BYTES, MediaStore
 from core.texts import DEFAULT_LANGUAGE, t
+from handlers.cap_inbox import CapReceipt, Outcome
 
 HealthCheck = Callable[[], Awaitable[dict[str, object]]]
 Position = tuple[float, float, float | None]  # latitude, longitude, accuracy in metres
@@ -67,12 +72,34 @@ class Landing:
 FindLanding = Callable[[str], Awaitable[Landing | None]]  # a QR token → its checkpoint, if valid
 
 
+@dataclass(frozen=True)
+class CapRoutes:
+    """What the CAP routes ask the service: a published alert's CAP document (None: none by
+    that identifier), the Atom feed, and to take a CAP message POSTed to the inbox."""
+
+    document: Callable[[str], Awaitable[bytes | None]]
+    feed: Callable[[], Awaitable[bytes]]
+    receive: Callable[[bytes], Awaitable[CapReceipt]]
+    inbox_token: str = ""  # empty: no inbox
+
+
+CAP_READ_SECONDS = 30.0  # a sender trickling its body does not hold the request for ever
+_CAP_STATUS = {
+    Outcome.ACCEPTED: 202,
+    Outcome.INVALID: 400,
+    Outcome.NOT_FOR_CITIZENS: 400,
+    Outcome.UNKNOWN_AREA: 400,
+    Outcome.DUPLICATE: 409,
+}
+
+
 def build_web_app(
     media: MediaStore,
     health: HealthCheck,
     location: LocationPage | None = None,
     landing: FindLanding | None = None,
     upload: UploadPage | None = None,
+    cap: CapRoutes | None = None,
 ) -> web.Application:
     """The aiohttp application; channels add their webhook routes to it."""
     app = web.Application(client_max_size=2 * 1024 * 1024)
@@ -96,7 +123,105 @@ def build_web_app(
         add_landing_page(app, landing)
     if upload is not None:
         add_upload_page(app, upload)
+    if cap is not None:
+        add_cap_routes(app, cap)
     return app
+
+
+def add_cap_routes(app: web.Application, cap: CapRoutes) -> None:
+    """GET /cap/alerts/<identifier>.xml and /cap/feed.atom for alerting hubs; POST /cap/inbox
+    for authority systems holding the inbox token (absent without one)."""
+
+    async def document(request: web.Request) -> web.Response:
+        found = await cap.document(request.match_info["identifier"])
+        if found is None:
+            raise web.HTTPNotFound()
+        return _xml_response(found, CAP_MIME)
+
+    async def feed(_: web.Request) -> web.Response:
+        return _xml_response(await cap.feed(), ATOM_MIME)
+
+    async def inbox(request: web.Request) -> web.Response:
+        refused = _inbox_refusal(request, cap.inbox_token)
+        if refused is not None:
+            return refused
+        try:
+            async with asyncio.timeout(CAP_READ_SECONDS):
+                data = await _body_at_most(request, MAX_CAP_BYTES)
+        except TimeoutError:
+            return _cap_error(408, "too_slow", close=True)
+        if data is None:
+            return _too_big()
+        return _cap_answer(await cap.receive(data))
+
+    async def expect(request: web.Request) -> web.StreamResponse | None:
+        # Clients announcing a body (curl, .NET) wait for this answer: refuse before they send.
+        refused = _inbox_refusal(request, cap.inbox_token)
+        if refused is not None:
+            refused.force_close()
+            return refused
+        await _default_expect_handler(request)  # "100 Continue"
+        return None
+
+    app.router.add_get("/cap/alerts/{identifier}.xml", document)
+    app.router.add_get("/cap/feed.atom", feed)
+    if cap.inbox_token:
+        app.router.add_post("/cap/inbox", inbox, expect_handler=expect)
+
+
+def _inbox_refusal(request: web.Request, token: str) -> web.Response | None:
+    """401 without the right token, 413 for a body announced over the limit; else None."""
+    if not _bearer_matches(request, token):
+        response = _cap_error(401, "unauthorized", close=True)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    declared = request.content_length
+    if declared is not None and declared > MAX_CAP_BYTES:
+        return _too_big()
+    return None
+
+
+def _too_big() -> web.Response:
+    return _cap_error(413, "too_big", f"at most {MAX_CAP_BYTES} bytes", close=True)
+
+
+def _bearer_matches(request: web.Request, token: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>` (compared in constant time)."""
+    given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
+
+
+async def _body_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds `limit` (never read whole)."""
+    data = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
+
+
+def _cap_answer(receipt: CapReceipt) -> web.Response:
+    status, alert = _CAP_STATUS[receipt.outcome], receipt.alert
+    if receipt.outcome is Outcome.ACCEPTED and alert is not None:
+        body = {"alert": alert.id, "number": alert.number, "state": alert.state.value}
+        return web.json_response(body, status=status)
+    return _cap_error(status, receipt.error, receipt.detail, alert.id if alert else "")
+
+
+def _cap_error(
+    status: int, error: str, detail: str = "", alert: str = "", close: bool = False
+) -> web.Response:
+    body = {"error": error, "detail": detail, **({"alert": alert} if alert else {})}
+    response = web.json_response(body, status=status)
+    if close:  # stop taking what the sender still sends once it has our answer
+        response.force_close()
+    return response
+
+
+def _xml_response(body: bytes, mime: str) -> web.Response:
+    headers = {"Cache-Control": "public, max-age=60"}
+    return web.Response(body=body, content_type=mime, headers=headers)
 
 
 def add_landing_page(app: web.Application, find: FindLanding) -> None:

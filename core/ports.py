@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.channel import Platform
 from core.models import (
     Account,
     Ack,
+    Alert,
+    AlertState,
     AuditEntry,
     Card,
     Case,
@@ -19,6 +21,7 @@ from core.models import (
     Conversation,
     DailyCheck,
     Declaration,
+    FieldReport,
     Home,
     InboxEntry,
     Invite,
@@ -28,8 +31,12 @@ from core.models import (
     OutgoingMessage,
     Person,
     Priority,
+    ReportNote,
+    ReportStatus,
     Review,
     Staff,
+    Subscriber,
+    Tally,
     Vaccination,
     Visit,
     Worker,
@@ -228,6 +235,14 @@ class Outbox(Protocol):
 
     async def retarget(self, platform: Platform, chat_id: str, new_chat_id: str) -> int:
         """Move the chat's pending messages to `new_chat_id`; returns how many moved."""
+        ...
+
+    async def sent_among(self, keys: Sequence[str]) -> set[str]:
+        """Which of these messages have been sent."""
+        ...
+
+    async def tallies(self, alert_id: str) -> list[Tally]:
+        """How an alert's messages went so far, per platform and area."""
         ...
 
 
@@ -599,6 +614,49 @@ class DailyChecks(Protocol):
         ...
 
 
+class FieldReports(Protocol):
+    """Citizens' field reports: numbered tickets with a thread of replies."""
+
+    async def add(self, report: FieldReport) -> tuple[FieldReport, bool]:
+        """Store a report under its id, numbering it; the stored one and whether it is new."""
+        ...
+
+    async def get(self, report_id: str) -> FieldReport | None:
+        """A report by id."""
+        ...
+
+    async def by_number(self, number: int) -> FieldReport | None:
+        """A report by its ticket number."""
+        ...
+
+    async def open_in(self, areas: Iterable[str]) -> list[FieldReport]:
+        """The open reports of these communes, oldest first."""
+        ...
+
+    async def add_note(self, report_id: str, note: ReportNote) -> FieldReport | None:
+        """Add a reply to an open report (a staff one counts as handling it); None if closed."""
+        ...
+
+    async def set_status(
+        self,
+        report_id: str,
+        status: ReportStatus,
+        change: str,
+        at: datetime,
+        duplicate_of: int | None = None,
+    ) -> FieldReport | None:
+        """Move an open report to `status` (once per `change`); None when it was closed."""
+        ...
+
+    async def overdue(self, before: datetime) -> list[FieldReport]:
+        """Reports nobody acted on since before `before` and not escalated yet."""
+        ...
+
+    async def escalated(self, report_id: str, at: datetime) -> bool:
+        """Mark a waiting report escalated; False when it was handled or escalated meanwhile."""
+        ...
+
+
 class Workers(Protocol):
     """Organisations' worker lists, by phone."""
 
@@ -640,4 +698,99 @@ class Cards(Protocol):
 
     async def by_code(self, code: str) -> Card | None:
         """A card by its printed code."""
+        ...
+
+
+class Alerts(Protocol):
+    """Authority alerts, by id, staff number and CAP identifier."""
+
+    async def next_number(self) -> int:
+        """The number the next alert gets."""
+        ...
+
+    async def add(self, alert: Alert) -> bool:
+        """Store a new alert; False when its id or its sender's identifier is known."""
+        ...
+
+    async def get(self, alert_id: str) -> Alert | None:
+        """An alert by id."""
+        ...
+
+    async def by_number(self, number: int) -> Alert | None:
+        """An alert by the number staff see."""
+        ...
+
+    async def by_identifier(self, sender: str, identifier: str) -> Alert | None:
+        """An alert by its CAP sender and identifier."""
+        ...
+
+    async def move(
+        self, alert_id: str, expected: Iterable[AlertState], to: AlertState, **fields: Any
+    ) -> bool:
+        """Move an alert to state `to` (setting `fields`) if it is in one of `expected`."""
+        ...
+
+    async def in_states(self, states: Iterable[AlertState]) -> list[Alert]:
+        """Alerts in any of `states`."""
+        ...
+
+    async def unfinished(self) -> list[Alert]:
+        """Alerts being sent, or cut short, whose delivery report is still due."""
+        ...
+
+    async def superseded_among(self, alert_ids: Iterable[str]) -> set[str]:
+        """Which of these alerts were updated or cancelled since."""
+        ...
+
+    async def recent(self, count: int) -> list[Alert]:
+        """The latest alerts, newest first."""
+        ...
+
+    async def published(self, identifier: str) -> Alert | None:
+        """The public, confirmed alert with this CAP identifier."""
+        ...
+
+    async def current_public(self, count: int) -> list[Alert]:
+        """Among the latest `count` alerts, the public ones in force, newest first."""
+        ...
+
+
+class Subscribers(Protocol):
+    """Who gets alerts for which areas."""
+
+    async def get(self, platform: Platform, user_id: str) -> Subscriber | None:
+        """A chat's subscription, if it has one."""
+        ...
+
+    async def subscribe(self, subscriber: Subscriber) -> None:
+        """Add the subscriber's areas to its subscription (created when missing)."""
+        ...
+
+    async def unsubscribe(self, platform: Platform, user_id: str, area: str) -> None:
+        """Stop alerts for one area."""
+        ...
+
+    async def set_muted(self, platform: Platform, user_id: str, muted: bool) -> None:
+        """Mute (or unmute) all but severe alerts."""
+        ...
+
+    async def set_language(self, platform: Platform, user_id: str, language: str) -> None:
+        """The language alerts reach this chat in."""
+        ...
+
+    async def unblock(self, platform: Platform, user_id: str) -> None:
+        """The chat writes to us again: it gets alerts again."""
+        ...
+
+    async def remove(self, platform: Platform, user_id: str) -> None:
+        """Forget a chat's subscription."""
+        ...
+
+    def in_areas(self, areas: Sequence[str]) -> AsyncIterator[list[Subscriber]]:
+        """The subscribers of any of `areas`, a batch at a time, each once."""
+        ...
+
+    async def count_in_areas(self, areas: Sequence[str], severe: bool) -> dict[Platform, int]:
+        """How many subscribers of any of `areas` each platform has (those who muted alerts
+        count only for a severe one)."""
         ...

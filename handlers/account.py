@@ -115,6 +115,7 @@ async def take_language(ctx: Context) -> str | None:
     else:
         ctx.conversation.data["lang"] = lang
         await ctx.services.staff.set_language(ctx.incoming.platform, ctx.incoming.user_id, lang)
+    await ctx.services.subscribers.set_language(ctx.incoming.platform, ctx.incoming.user_id, lang)
     await ctx.say("language.changed")
     flow, step = ctx.conversation.data.pop("return_to", ["", ""])
     if flow:

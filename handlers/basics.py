@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from handlers.account import show_help
+from handlers.binding import INVITE
 from handlers.context import Context
 from handlers.flow import ask_again, begin, finish
 from handlers.menu import show_menu
 from handlers.onboarding import ONBOARDING
 from handlers.registry import REGISTRY
 from handlers.staff import describe_role
+
+# Cancelling one of these before registering starts the sign-up over.
+SIGNUP_FLOWS = frozenset({ONBOARDING.name, INVITE.name})
 
 
 @REGISTRY.command("start", "batdau")
@@ -39,7 +43,7 @@ async def cancel(ctx: Context) -> None:
     finish(ctx)
     if not flow:
         await ctx.say("common.nothing_to_cancel")
-    elif ctx.account is None:
+    elif ctx.account is None and flow in SIGNUP_FLOWS:
         await ctx.say("onboarding.restart")
         ctx.conversation.data.clear()
         return

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from core.alerts import AlertRules
 from core.areas import AreaCatalog
 from core.channel import Ask, Button, Incoming, Keyboard, Kind, Outbound, Platform, choices
 from core.checkpoints import VisitRules
@@ -19,6 +20,7 @@ from core.matching import pick
 from core.models import Account, Case, Conversation, Organisation, Staff
 from core.ports import (
     Accounts,
+    Alerts,
     Attempts,
     AuditLog,
     Cards,
@@ -29,12 +31,14 @@ from core.ports import (
     DailyChecks,
     Declarations,
     Erasure,
+    FieldReports,
     Invites,
     Organisations,
     Outbox,
     People,
     PhotoStore,
     StaffDirectory,
+    Subscribers,
     Visits,
     Workers,
 )
@@ -64,6 +68,7 @@ class Policy:
     page_base_url: str = ""  # where our web server serves the Zalo location page
     visits: VisitRules = field(default_factory=VisitRules)
     poster_base_url: str = ""  # PUBLIC_BASE_URL: posters' QR codes open our landing page
+    alerts: AlertRules = field(default_factory=AlertRules)
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,11 @@ class Services:
     checkpoints: Checkpoints
     visits: Visits
     daily_checks: DailyChecks
+    reports: FieldReports
     workers: Workers
     cards: Cards
+    alerts: Alerts
+    subscribers: Subscribers
     areas: AreaCatalog
     clock: Clock
     policy: Policy

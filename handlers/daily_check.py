@@ -10,9 +10,7 @@ from core.models import (
     DAILY_NOTICE_PREFIX,
     Checkpoint,
     DailyCheck,
-    OutgoingMessage,
     Person,
-    Priority,
     Role,
     Staff,
 )
@@ -20,6 +18,7 @@ from core.phone import display_phone
 from core.texts import t
 from handlers.context import Context, Services
 from handlers.flow import END, Flow, Step, begin, yes_no_step
+from handlers.notices import queue, to_staff
 
 QUESTIONS = ("symptoms", "contact", "travel")
 COMMUNE_ROLES = frozenset({Role.COMMUNE_STAFF, Role.HEALTH_OFFICER})
@@ -63,19 +62,12 @@ async def _tell_staff(services: Services, check: DailyCheck, when: str) -> None:
         return t(lang, "scan.place", checkpoint=checkpoint.name, org=org.name)
 
     told = [member for member in await services.staff.all() if _told(member, checkpoint)]
-    messages = [
-        OutgoingMessage(
-            key=f"{DAILY_NOTICE_PREFIX}{check.person_id}/{check.day}/{member.platform.value}:{member.user_id}",
-            platform=member.platform,
-            chat_id=member.user_id,
-            text=_notice(member.language, check, person, place(member.language), when),
-            priority=Priority.EMERGENCY,
-        )
-        for member in told
-    ]
-    if messages:
-        await services.outbox.enqueue(messages)
-        services.wake_dispatchers()
+
+    def notice(member: Staff) -> str:
+        return _notice(member.language, check, person, place(member.language), when)
+
+    key = f"{DAILY_NOTICE_PREFIX}{check.person_id}/{check.day}"
+    await queue(services, to_staff(key, told, notice))
 
 
 def _told(member: Staff, checkpoint: Checkpoint) -> bool:

@@ -7,8 +7,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from core.channel import Action, Button, ChannelError, Kind, Photo, TooLarge
-from core.imaging import NormalisedPhoto, PhotoRejected
+from core.channel import Action, Button, Kind
+from core.imaging import NormalisedPhoto
 from core.models import Answers, Case, Declaration, OutgoingMessage, Person
 from core.schedule import Placement, Timing
 from core.selfies import RETAKE_FLAGS, retake_reason
@@ -19,12 +19,9 @@ from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin, resume, yes_no, yes_no_step
 from handlers.menu import show_menu
 from handlers.notices import symptom_page
+from handlers.photos import downloaded_photo
 from handlers.registry import REGISTRY
 
-REJECTIONS = {
-    "too_large": "quarantine.selfie_too_large",
-    "too_small": "quarantine.selfie_too_small",
-}
 # A selfie without a clear face is asked again twice, then kept and flagged.
 MAX_RETAKES = 2
 
@@ -323,13 +320,9 @@ async def _accepted_photo(ctx: Context) -> tuple[NormalisedPhoto, list[str]] | N
     if ctx.incoming.kind is not Kind.PHOTO or photo is None:
         await ctx.say("quarantine.selfie_expected")
         return None
-    limit = ctx.services.policy.selfie_max_bytes
-    if photo.size is not None and photo.size > limit:
-        await ctx.say("quarantine.selfie_too_large", limit=limit // 1_000_000)
-        return None
     # "typing…" while the photo is fetched, not before.
     _, normalised = await asyncio.gather(
-        ctx.out.send_action(ctx.incoming.chat_id, Action.TYPING), _normalised(ctx, photo)
+        ctx.out.send_action(ctx.incoming.chat_id, Action.TYPING), downloaded_photo(ctx, photo)
     )
     if normalised is None:
         return None
@@ -342,25 +335,6 @@ async def _accepted_photo(ctx: Context) -> tuple[NormalisedPhoto, list[str]] | N
         await ctx.say(f"quarantine.retake_{reason.value}")
         return None
     return normalised, [RETAKE_FLAGS[reason].value]
-
-
-async def _normalised(ctx: Context, photo: Photo) -> NormalisedPhoto | None:
-    """Download and normalise the photo off the event loop; None (user told why) when unusable."""
-    limit = ctx.services.policy.selfie_max_bytes // 1_000_000
-    try:
-        data = await photo.download()
-    except TooLarge:
-        await ctx.say("quarantine.selfie_too_large", limit=limit)
-        return None
-    except ChannelError:
-        await ctx.say("quarantine.selfie_failed")
-        return None
-    try:
-        return await ctx.services.normalise_photo(data)
-    except PhotoRejected as rejected:
-        key = REJECTIONS.get(rejected.reason, "quarantine.selfie_unreadable")
-        await ctx.say(key, limit=limit)
-        return None
 
 
 async def _save(ctx: Context, case: Case, selfie: Selfie) -> None:

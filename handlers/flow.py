@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from core.channel import Button
@@ -105,5 +105,35 @@ def yes_no_step(section: str, question: str, following: str, if_yes: str | None 
         answers = ctx.conversation.data.setdefault("answers", {})
         answers[question] = ctx.choice == "yes"
         return if_yes if if_yes and ctx.choice == "yes" else following
+
+    return Step(ask, take)
+
+
+AREA = "area:"  # a commune button's data: "area:<code>"
+
+
+def commune_buttons(ctx: Context, skip: Collection[str] = ()) -> list[list[Button]]:
+    """The district's communes (but those in `skip`), two per row."""
+    offered = [
+        Button(area.name, f"{AREA}{area.code}")
+        for area in ctx.services.areas.areas
+        if area.code not in skip
+    ]
+    return [offered[i : i + 2] for i in range(0, len(offered), 2)]
+
+
+def commune_step(question: str, following: str | Callable[[Context], str]) -> Step:
+    """Ask for a commune among buttons (the text `question`), kept in the flow's "area"."""
+
+    async def ask(ctx: Context) -> None:
+        await ctx.say(question, buttons=commune_buttons(ctx))
+
+    async def take(ctx: Context) -> str | None:
+        code = ctx.choice.removeprefix(AREA)
+        if not ctx.choice.startswith(AREA) or ctx.services.areas.get(code) is None:
+            await ctx.choose_again()
+            return None
+        ctx.conversation.data["area"] = code
+        return following(ctx) if callable(following) else following
 
     return Step(ask, take)

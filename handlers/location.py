@@ -71,16 +71,20 @@ async def ask_alone(ctx: Context) -> None:
 async def _ask(ctx: Context, lead: str, mode: Check) -> None:
     skip = [Button(ctx.text("location.skip"), SKIP)] if mode is Check.ASK else []
     if ctx.incoming.platform is Platform.TELEGRAM:
-        share = Button(ctx.text("location.share"), "")
-        text = f"{lead}\n\n{ctx.text('location.ask_telegram')}"
-        await ctx.send(text, [[share], *([b] for b in skip)], Ask.LOCATION)
-        # The skip key sends its label as text: accept it as the choice it stands for.
-        ctx.conversation.options = skip
+        await ask_shared_location(ctx, f"{lead}\n\n{ctx.text('location.ask_telegram')}", skip)
         return
     link = await _new_link(ctx)
     minutes = LINK_TTL // timedelta(minutes=1)
     text = ctx.text("location.ask_zalo", link=link, minutes=minutes)
     await ctx.send(f"{lead}\n\n{text}", [[b] for b in skip])
+
+
+async def ask_shared_location(ctx: Context, text: str, skip: list[Button]) -> None:
+    """Telegram's share-location key, with the `skip` keys (none when it is required)."""
+    share = Button(ctx.text("location.share"), "")
+    await ctx.send(text, [[share], *([b] for b in skip)], Ask.LOCATION)
+    # The skip key sends its label as text: accept it as the choice it stands for.
+    ctx.conversation.options = skip
 
 
 async def _new_link(ctx: Context) -> str:

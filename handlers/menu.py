@@ -16,14 +16,16 @@ STAFF_ITEMS = {
     "review": "review.decide",
     "ack": "page.ack",
     "places": "place.manage",
+    "alert": "alert.send",
     "staff": "staff.info",
+    "reports": "report.handle",
 }
 
 
 async def show_menu(ctx: Context, lead: str = "") -> None:
     """Offer the main menu, after `lead` in the same message; people in quarantine see the
     declaration items first, staff their own items after the resident ones."""
-    items = ["me", "language", "help"]
+    items = ["me", "phananh", "thongbao", "language", "help"]
     buttons = [[Button(ctx.text(f"menu.{item}"), f"menu:{item}")] for item in items]
     if await ctx.cases_to_declare():
         buttons = [

@@ -15,6 +15,7 @@ from core.models import (
     OutgoingMessage,
     Person,
     Priority,
+    Staff,
 )
 from core.phone import display_phone
 from core.texts import decimal, t
@@ -68,6 +69,34 @@ async def tell_resident(
 
     await services.outbox.enqueue(to_accounts(key, accounts, text))
     services.wake_dispatchers()
+
+
+def to_staff(
+    key: str,
+    members: Iterable[Staff],
+    text: Callable[[Staff], str],
+    buttons: Callable[[Staff], list[list[Button]]] = lambda _: [],
+    priority: Priority = Priority.EMERGENCY,
+) -> list[OutgoingMessage]:
+    """One message per staff member, to their private chat (texts in `member.language`)."""
+    return [
+        OutgoingMessage(
+            key=f"{key}/{member.platform.value}:{member.user_id}",
+            platform=member.platform,
+            chat_id=member.user_id,
+            text=text(member),
+            buttons=buttons(member),
+            priority=priority,
+        )
+        for member in members
+    ]
+
+
+async def queue(services: Services, messages: list[OutgoingMessage]) -> None:
+    """Enqueue proactive messages (keys make a repeat harmless) and wake the dispatchers."""
+    if messages:
+        await services.outbox.enqueue(messages)
+        services.wake_dispatchers()
 
 
 def declare_button(account: Account) -> list[list[Button]]:

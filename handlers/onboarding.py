@@ -11,10 +11,11 @@ from core.phone import display_phone
 from core.texts import DEFAULT_LANGUAGE, FORMS, LANGUAGES, edition
 from handlers.binding import PROVE_PHONE, bind_invite
 from handlers.context import Context
-from handlers.flow import END, Flow, Step
+from handlers.flow import END, Flow, Step, commune_step
 from handlers.menu import show_menu
 from handlers.phones import ask_for_phone, phone_answer
 from handlers.registry import REGISTRY, WithText
+from handlers.subscriptions import alerts_only_button, follow_area
 from handlers.worker_lists import invite_to_lists
 
 _NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
@@ -45,6 +46,7 @@ async def ask_consent(ctx: Context) -> None:
     buttons = [
         [Button(ctx.text("onboarding.agree"), "consent:yes")],
         [Button(ctx.text("onboarding.decline"), "consent:no")],
+        alerts_only_button(ctx),
     ]
     await ctx.say(
         "onboarding.privacy", buttons=buttons, version=edition(ctx.services.privacy_version)
@@ -94,22 +96,6 @@ async def take_phone(ctx: Context) -> str | None:
     verified = ctx.incoming.kind is Kind.CONTACT
     ctx.conversation.data.update(phone=phone, verified=verified)
     return "area"
-
-
-async def ask_area(ctx: Context) -> None:
-    """Offer the district's communes, two per row."""
-    areas = [Button(area.name, f"area:{area.code}") for area in ctx.services.areas.areas]
-    await ctx.say("onboarding.area", buttons=[areas[i : i + 2] for i in range(0, len(areas), 2)])
-
-
-async def take_area(ctx: Context) -> str | None:
-    """Remember the chosen commune."""
-    code = ctx.choice.removeprefix("area:")
-    if not ctx.choice.startswith("area:") or ctx.services.areas.get(code) is None:
-        await ctx.choose_again()
-        return None
-    ctx.conversation.data["area"] = code
-    return "confirm"
 
 
 async def ask_confirm(ctx: Context) -> None:
@@ -209,6 +195,7 @@ async def register(ctx: Context, invite: Invite | None) -> None:
     )
     await services.accounts.save(account)
     ctx.account = account
+    await follow_area(ctx, area)
 
 
 ONBOARDING = Flow(
@@ -220,7 +207,7 @@ ONBOARDING = Flow(
         "invite_phone": PROVE_PHONE,
         "name": Step(ask_name, take_name),
         "phone": Step(ask_phone, take_phone),
-        "area": Step(ask_area, take_area),
+        "area": commune_step("onboarding.area", "confirm"),
         "confirm": Step(ask_confirm, take_confirm),
     },
 )

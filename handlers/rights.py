@@ -9,10 +9,16 @@ CASE_WORK = frozenset(
     {"case.enroll", "case.view", "case.update", "review.decide", "page.ack", "trace.run"}
 )
 PLACES = frozenset({"org.add", "place.manage"})  # organisations and their checkpoints
+ALERTS = frozenset({"alert.send", "alert.approve"})  # alerts to citizens of an area
+REPORTS = frozenset({"report.handle"})  # citizens' field reports
 PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.DISTRICT_ADMIN: frozenset({"staff.info", "audit.read"}) | CASE_WORK | PLACES,
-    Role.COMMUNE_STAFF: frozenset({"staff.info"}) | CASE_WORK | PLACES,
-    Role.HEALTH_OFFICER: frozenset({"staff.info"}) | CASE_WORK | PLACES,
+    Role.DISTRICT_ADMIN: frozenset({"staff.info", "audit.read"})
+    | CASE_WORK
+    | PLACES
+    | ALERTS
+    | REPORTS,
+    Role.COMMUNE_STAFF: frozenset({"staff.info"}) | CASE_WORK | PLACES | ALERTS | REPORTS,
+    Role.HEALTH_OFFICER: frozenset({"staff.info"}) | CASE_WORK | PLACES | REPORTS,
     # An organisation's manager runs its checkpoints only: never quarantine health data.
     Role.ORG_MANAGER: frozenset({"staff.info", "place.manage"}),
 }
@@ -28,6 +34,11 @@ def may(staff: Staff | None, permission: str, area: str | None = None) -> bool:
     if staff is None or permission not in PERMISSIONS[staff.role]:
         return False
     return area is None or staff.role is Role.DISTRICT_ADMIN or area in staff.areas
+
+
+def may_all(staff: Staff | None, permission: str, areas: list[str]) -> bool:
+    """Whether `staff` holds `permission` over every one of `areas`."""
+    return all(may(staff, permission, area) for area in areas)
 
 
 def may_manage(staff: Staff | None, org: Organisation) -> bool:

@@ -11,6 +11,8 @@ from core.tokens import normalize_code
 # Importing a handler module registers its commands, actions, codes and payloads.
 from handlers import (  # noqa: F401
     account,
+    alert_approval,
+    alerts,
     basics,
     cards,
     case_changes,
@@ -21,6 +23,7 @@ from handlers import (  # noqa: F401
     invites,
     pages,
     places,
+    report_desk,
     review,
     scans,
     staff,
@@ -77,6 +80,7 @@ class Router:
         if account_ and account_.blocked:  # writing to us again means they unblocked the bot
             account_.blocked = False
             await services.accounts.unblock(*who)
+            await services.subscribers.unblock(*who)
         ctx = Context(incoming, out, services, account_, conversation)
         if account_ is None:  # staff who are not residents keep their language on their record
             member = await ctx.staff_member()

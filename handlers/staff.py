@@ -52,15 +52,25 @@ async def authorize_case(ctx: Context, permission: str, number: str) -> Case | N
     answer does not tell whether a case number exists elsewhere in the district.
     """
     case = await ctx.services.cases.by_number(int(number)) if number.isdigit() else None
-    area, subject = (case.area, case.id) if case else (None, "")
+    found = (case.area, case.id) if case else None
+    allowed = await authorize_found(ctx, permission, found, "case.not_found", number=number)
+    return case if allowed else None
+
+
+async def authorize_found(
+    ctx: Context, permission: str, found: tuple[str, str] | None, missing: str, **values: object
+) -> bool:
+    """Whether the staff member may act on a record found by number, as (area, id); None
+    for no such record. Out of their areas it is `missing` to them, as a missing record is."""
+    area, subject = found or (None, "")
     staff, allowed = await _audited_check(ctx, permission, area, subject)
-    if case is not None and allowed:
-        return case
-    if may(staff, permission):  # the right, but no such case within their areas
-        await ctx.say("case.not_found", number=number)
+    if found is not None and allowed:
+        return True
+    if may(staff, permission):  # the right, but no such record within their areas
+        await ctx.send(ctx.text(missing, **values))
     else:
         await ctx.say("staff.denied")
-    return None
+    return False
 
 
 @REGISTRY.command("staff", staff=True)

@@ -115,6 +115,11 @@ class SandboxClient:
         )
         return calls
 
+    async def stats(self) -> dict[str, Any]:
+        """The emulator's counters: calls, throttled (429s given), rate_limit_per_s."""
+        stats: dict[str, Any] = self._json(await self._http.get(f"/control/{self.platform}/stats"))
+        return stats
+
     async def configure(self, **cfg: Any) -> None:
         """POST /control/{platform}/config (rate_limit_per_s, fail, Zalo switches)."""
         self._json(await self._http.post(f"/control/{self.platform}/config", json=cfg))

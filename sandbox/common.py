@@ -9,6 +9,7 @@ import json
 import math
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -260,24 +261,29 @@ class Changes:
                 return
 
 
-class TokenBucket:
-    """A token bucket holding one second's worth of tokens (at least one)."""
+class RateWindow:
+    """At most `rate` calls per second in any one-second span (a sliding window), as the
+    platforms count: a burst on top of a steady rate is refused, not absorbed."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, now: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("the rate must be positive")
         self.rate = rate
-        self._capacity = max(1.0, rate)
-        self._tokens = self._capacity
-        self._stamp = time.monotonic()
+        # A fractional rate (2.5/s) allows whole calls in a shorter span (2 per 0.8 s).
+        self._count = max(1, int(rate))
+        self._span = self._count / rate
+        self._granted: deque[float] = deque()
+        self._now = now
 
     def take(self) -> float:
-        """Take a token: 0 when granted, else the seconds until one will be available."""
-        now = time.monotonic()
-        self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        """Count a call: 0 when allowed, else the seconds until one will be."""
+        now = self._now()
+        while self._granted and self._granted[0] <= now - self._span:
+            self._granted.popleft()
+        if len(self._granted) < self._count:
+            self._granted.append(now)
             return 0.0
-        return (1 - self._tokens) / self.rate
+        return self._granted[0] + self._span - now
 
 
 @dataclass

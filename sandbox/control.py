@@ -140,6 +140,7 @@ class Control:
             web.post("/control/{platform}/send", self.send),
             web.get("/control/{platform}/chats/{chat_id}/messages", self.messages),
             web.get("/control/{platform}/calls", self.calls),
+            web.get("/control/{platform}/stats", self.stats),
             web.post("/control/{platform}/config", self.configure),
         ]
 
@@ -193,6 +194,10 @@ class Control:
         calls = self._emulator(request).calls
         method = request.query.get("method")
         return web.json_response([call for call in calls if method in {None, call["method"]}])
+
+    async def stats(self, request: web.Request) -> web.Response:
+        """GET /control/{platform}/stats: calls made, 429s given, the rate limit in force."""
+        return web.json_response(self._emulator(request).stats())
 
     async def configure(self, request: web.Request) -> web.Response:
         """POST /control/{platform}/config: rate limit, failures, Zalo payload switches."""

@@ -24,7 +24,7 @@ from sandbox.common import (
     Failures,
     Fields,
     FileStore,
-    TokenBucket,
+    RateWindow,
     bad_request,
     parse_fail_rules,
     read_fields,
@@ -85,7 +85,8 @@ class BotEmulator(ABC):
         self.transcript = Transcript()
         self.calls: list[dict[str, Any]] = []
         self.failures = Failures()
-        self.bucket: TokenBucket | None = None
+        self.limit: RateWindow | None = None  # sends and edits per second, when limited
+        self.throttled = 0  # 429 answers given (the limit's and injected ones)
         self.webhook: Webhook | None = None
         self.updates = Changes()
         self._http: aiohttp.ClientSession | None = None
@@ -156,6 +157,8 @@ class BotEmulator(ABC):
             body = await self._run(request, name, call)
         except ApiError as error:
             call["ok"], call["error_code"] = False, error.code
+            if error.code == 429:
+                self.throttled += 1
             return self.error_response(error)
         except web.HTTPRequestEntityTooLarge:
             call["ok"], call["error_code"] = False, 413
@@ -181,8 +184,8 @@ class BotEmulator(ABC):
         rule = self.failures.take(method, params.text("chat_id"))
         if rule is not None:
             raise self.injected(rule)
-        if self.bucket is not None and method.startswith(("send", "edit")):
-            wait = self.bucket.take()
+        if self.limit is not None and method.startswith(("send", "edit")):
+            wait = self.limit.take()
             if wait > 0:
                 raise self.rate_limited(wait)
 
@@ -265,6 +268,15 @@ class BotEmulator(ABC):
 
     # ---- control configuration ------------------------------------------------------------
 
+    def set_rate_limit(self, rate: float | None) -> None:
+        """Refuse sends and edits beyond `rate` a second in any one-second span (None: none)."""
+        self.limit = RateWindow(rate) if rate else None
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for benches: calls made, 429s given, the limit in force."""
+        rate = self.limit.rate if self.limit else None
+        return {"calls": len(self.calls), "throttled": self.throttled, "rate_limit_per_s": rate}
+
     def configure(self, cfg: Fields) -> None:
         """Apply a POST /control/{platform}/config body (any subset of keys)."""
         unknown = cfg.keys() - self.config_keys
@@ -274,7 +286,7 @@ class BotEmulator(ABC):
             rate = cfg.number("rate_limit_per_s")
             if rate is not None and rate <= 0:
                 raise ControlError("rate_limit_per_s must be positive or null")
-            self.bucket = TokenBucket(rate) if rate else None
+            self.set_rate_limit(rate)
         if "fail" in cfg:
             self.failures.replace(parse_fail_rules(cfg.json("fail")))
 

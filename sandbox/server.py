@@ -28,7 +28,9 @@ HOST = "127.0.0.1"
 class Sandbox:
     """Local Telegram and Zalo Bot API emulators with a control API and a browser chat page.
 
-    With a `state_dir` the users, chats, numbering and clock survive a restart.
+    With a `state_dir` the users, chats, numbering and clock survive a restart. A rate limit
+    (messages per second, None: none) makes that emulator answer sends beyond it with a 429, as
+    the platform does; `POST /control/{platform}/config {"rate_limit_per_s": …}` changes it.
     """
 
     def __init__(
@@ -39,6 +41,8 @@ class Sandbox:
         poll_timeout_cap: float = 30.0,
         state_dir: Path | None = None,
         zone: tzinfo = BOT_ZONE,
+        telegram_rate_limit: float | None = None,
+        zalo_rate_limit: float | None = None,
     ) -> None:
         self.port = port
         self.url = ""
@@ -48,6 +52,8 @@ class Sandbox:
         clock = self.time.clock
         self.telegram = TelegramEmulator(telegram_token, self.files, poll_timeout_cap, clock)
         self.zalo = ZaloEmulator(zalo_token, self.files, poll_timeout_cap, clock)
+        self.telegram.set_rate_limit(telegram_rate_limit)
+        self.zalo.set_rate_limit(zalo_rate_limit)
         self.control = Control(
             self.telegram, self.zalo, self.files, self.users, self.time, poll_timeout_cap
         )

@@ -10,26 +10,40 @@ The cursor moves (`$max`) to the lowest such number, or to the end of what has b
 
 Delivery is exactly once while processes stop cleanly: one process at a time holds the lease
 `dispatch:{platform}` (renewed before sends), a batch is claimed in the database before it is
-sent and its outcomes are stored right after, and `stop()` lets the sends in progress finish and
-stores them. A process that dies mid-batch leaves the batch claimed: after the claim ends, the
-next holder sends again the messages whose outcome was not stored, at most one batch (the
-at-least-once edge). A photo with buttons is two calls; a failure between them repeats the photo.
+sent and its outcomes are stored in bulk after, and `stop()` lets the sends in progress finish,
+stores them and gives back what was claimed and not sent. The database work overlaps the sends
+so that the platform never waits for it: while `run()` sends a batch it reads and claims the
+lane's next one, and a batch's outcomes are stored while the next batch is sent (one batch
+stored at a time, in order; the cursor moves only past stored outcomes). A process that dies
+leaves its batches claimed: after the claims end, the next holder sends again the messages
+whose outcome was not stored, at most two batches (the one being stored and the one being
+sent: the at-least-once edge; a batch holds about `BATCH_SECONDS` of sending). `drain_once()`
+does one pass without reading ahead and returns with its outcomes stored. A photo with buttons
+is two calls; a failure between them repeats the photo.
 
 Right before a claimed batch is sent, `obsolete` names the messages no longer wanted (a reminder
 to declare, to someone who has declared since): they are settled as skipped, never sent.
 
-Throttling: Telegram's 429 names a wait for one chat, so only that chat's messages wait (in
-memory, and the throttled message's `next_at`) and no attempt is counted; Zalo's names none, so
-the message counts an attempt with the usual backoff and the whole platform pauses, longer
-after each 429 in a row. A Telegram group that became a supergroup moves: the chat's pending
-messages are retargeted to the new chat id, sent there in the next pass, and `on_migrated` is
-told once.
+Throttling: sends are paced by a token bucket without a burst (one permit at a time, or a few
+milliseconds' worth at high rates): platforms count sends in one-second windows, so a burst on
+top of the rate is refused even when the average is within it. The bucket's rate is the
+configured rate until a 429 comes: then it is cut multiplicatively (at most every
+`CUT_QUIET`, since the sends in flight were paced at the old rate), and after runs of sends that
+went through it grows back additively, quickly to just under the rate that was refused and
+slowly beyond, never above the configured rate. Telegram's 429 also names a wait for one chat,
+so only that chat's messages wait (in memory, and the throttled message's `next_at`) and no
+attempt is counted; Zalo's names none, so the message counts an attempt with the usual backoff
+and the whole platform pauses, longer after each 429 in a row.
+
+A Telegram group that became a supergroup moves: the chat's pending messages are retargeted to
+the new chat id, sent there in the next pass, and `on_migrated` is told once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -52,7 +66,27 @@ LEASE_TTL = timedelta(seconds=30)
 RENEW_EVERY = LEASE_TTL / 3
 IDLE_WAIT = 1.0  # seconds between passes with nothing to send: other processes enqueue too
 PERMIT_SLICE = 0.5  # longest sleep between checks for stop() and lease renewal
-MAX_IN_FLIGHT = 8  # concurrent sends: at 25/s a platform answering in 200 ms needs 5
+# Concurrent sends: enough for a platform answering in `ANSWER_TIME` at the rate, within bounds.
+ANSWER_TIME = 0.2
+MIN_IN_FLIGHT, MAX_IN_FLIGHT = 8, 64
+# A batch is this much sending at the rate (within bounds): a crash repeats at most two. Above
+# 200 the embedded server's bulk writes got slower per message, not faster (bench/broadcast.py).
+BATCH_SECONDS = 2.0
+MIN_BATCH, MAX_BATCH = 50, 200
+# Permits granted at once after a gap: one, or this much sending at rates where one permit is
+# shorter than the event loop's own jitter.
+BURST_SECONDS = 0.02
+# The adaptive rate: a 429 cuts it by SLOW_DOWN (at most once per CUT_QUIET seconds, never
+# below RATE_FLOOR of the configured rate). Every RECOVER_AFTER sends in a row that went through
+# raise it by RECOVER_STEP of the configured rate up to NEAR_REFUSED of the rate last refused,
+# and by PROBE_STEP of itself above that: it stays just under the platform's limit, mostly.
+SLOW_DOWN = 0.8
+CUT_QUIET = 0.25
+RATE_FLOOR = 0.05
+RECOVER_AFTER = 20
+RECOVER_STEP = 0.02
+NEAR_REFUSED = 0.95
+PROBE_STEP = 0.002
 # An unused number older than this is a skipped duplicate or a dead enqueuer's, not a slow insert.
 MISSING_GRACE = timedelta(seconds=60)
 BACKOFF_BASE = timedelta(seconds=5)
@@ -68,26 +102,44 @@ class MissingPhoto(Exception):
 
 
 class TokenBucket:
-    """Send permits at `rate` per second, with a burst of one second's worth; can be paused."""
+    """Send permits at `rate` per second, with a burst of `burst` permits (default: one second's
+    worth); the rate can change and the bucket can be paused."""
 
-    def __init__(self, rate: float, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: float | None = None, now: Callable[[], float] = time.monotonic
+    ) -> None:
         if rate <= 0:
             raise ValueError("the rate must be positive")
         self._rate = rate
-        self._capacity = max(1.0, rate)
+        self._capacity = max(1.0, rate if burst is None else burst)
         self._tokens = self._capacity
         self._now = now
         self._stamp = now()
 
-    def take(self) -> float:
-        """Take a permit: 0 when granted, else the seconds to wait before asking again."""
+    @property
+    def rate(self) -> float:
+        """Permits per second."""
+        return self._rate
+
+    def set_rate(self, rate: float) -> None:
+        """Grant at `rate` from now on (permits earned so far are kept)."""
+        if rate <= 0:
+            raise ValueError("the rate must be positive")
+        self._refill()
+        self._rate = rate
+
+    def _refill(self) -> None:
         now = self._now()
         self._tokens = min(self._capacity, self._tokens + max(0.0, now - self._stamp) * self._rate)
         self._stamp = max(self._stamp, now)
+
+    def take(self) -> float:
+        """Take a permit: 0 when granted, else the seconds to wait before asking again."""
+        self._refill()
         if self._tokens >= 1:
             self._tokens -= 1
             return 0.0
-        return self._stamp - now + (1 - self._tokens) / self._rate
+        return self._stamp - self._now() + (1 - self._tokens) / self._rate
 
     def pause(self, seconds: float) -> None:
         """Grant nothing for `seconds`, then refill from empty."""
@@ -97,6 +149,47 @@ class TokenBucket:
     def paused(self) -> bool:
         """Whether a pause is still running."""
         return self._stamp > self._now()
+
+
+class AdaptiveRate:
+    """A send rate that backs off on 429s and creeps back, never above `ceiling` (the configured
+    rate): a 429 cuts it by `SLOW_DOWN`; sends that go through raise it quickly back to just
+    under the rate that was refused, then slowly beyond, probing whether the limit moved."""
+
+    def __init__(self, ceiling: float, now: Callable[[], float] = time.monotonic) -> None:
+        if ceiling <= 0:
+            raise ValueError("the rate must be positive")
+        self.ceiling = self.rate = self.refused = ceiling
+        self._now = now
+        self._cut_at = -math.inf
+        self._run = 0
+
+    def throttled(self) -> bool:
+        """A 429 came: cut the rate unless it was just cut; True when it changed."""
+        self._run = 0
+        now = self._now()
+        if now - self._cut_at < CUT_QUIET:
+            # Sends in flight and the platform's window still count the old rate.
+            return False
+        self._cut_at = now
+        self.refused = self.rate
+        self.rate = max(self.ceiling * RATE_FLOOR, self.rate * SLOW_DOWN)
+        return True
+
+    def delivered(self) -> bool:
+        """A send went through: after a run of them, raise the rate; True when it changed."""
+        if self.rate >= self.ceiling:
+            return False
+        self._run += 1
+        if self._run < RECOVER_AFTER:
+            return False
+        self._run = 0
+        below = self.refused * NEAR_REFUSED
+        if self.rate < below:
+            self.rate = min(below, self.rate + self.ceiling * RECOVER_STEP)
+        else:
+            self.rate = min(self.ceiling, self.rate * (1 + PROBE_STEP))
+        return True
 
 
 class GrowingPause:
@@ -124,6 +217,7 @@ class LaneState:
     read_to: int = -1  # every number below has been read (-1: start at the cursor)
     waiting: dict[int, datetime] = field(default_factory=dict)  # pending: seq → when due
     missing: dict[int, datetime] = field(default_factory=dict)  # unused: seq → first seen
+    ahead: list[OutboxEntry] = field(default_factory=list)  # claimed, to send next
 
     def catch_up(self, cursor: int, now: datetime) -> None:
         """Start at the cursor when behind it; forget numbers missing for longer than the grace."""
@@ -175,11 +269,12 @@ class Dispatcher:
         clock: Clock,
         rate_per_s: float,
         holder: str,
-        batch: int = 50,
+        batch: int | None = None,
         on_blocked: OnBlocked | None = None,
         obsolete: Obsolete | None = None,
         on_migrated: OnMigrated | None = None,
     ) -> None:
+        batch = batch_for(rate_per_s) if batch is None else batch
         if batch < 1:
             raise ValueError("the batch must hold at least one message")
         self.platform = platform
@@ -188,8 +283,9 @@ class Dispatcher:
         self._leases = leases
         self._photos = photos
         self._clock = clock
-        self._rate = rate_per_s
-        self._bucket = TokenBucket(rate_per_s)
+        self._pace = AdaptiveRate(rate_per_s)
+        self._bucket = TokenBucket(rate_per_s, burst=rate_per_s * BURST_SECONDS)
+        self._in_flight = in_flight_for(rate_per_s)
         self._quota_pause = GrowingPause(QUOTA_PAUSE_FIRST, QUOTA_PAUSE_CAP)
         self._chat_pauses: dict[str, datetime] = {}  # chat → until when Telegram asked to wait
         self._holder = holder
@@ -207,6 +303,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._stopped.set()
+        self._storing: asyncio.Task[None] | None = None  # the last batch's outcomes being stored
+        self._ahead = False  # read and claim the next batch while one is sent (in `run()` only)
 
     def _extra(self, entry: OutboxEntry) -> dict[str, object]:
         return {"platform": self.platform.value, "key": entry.key, "seq": entry.seq}
@@ -216,12 +314,20 @@ class Dispatcher:
     async def run(self) -> None:
         """Loop until `stop()`: pass after pass, resting when idle and waking early on `poke()`."""
         self._stopped.clear()
+        self._ahead = True
         try:
             while not self._stopping:
                 if not await self._pass():
                     await self._rest()
+            await self._store_last()
             await self._release()
+        except asyncio.CancelledError:
+            # Killed: nothing more reaches the database, as when the process dies.
+            if self._storing is not None:
+                self._storing.cancel()
+            raise
         finally:
+            self._ahead = False
             self._stopped.set()
 
     async def _release(self) -> None:
@@ -236,7 +342,10 @@ class Dispatcher:
 
     async def _pass(self) -> int:
         try:
-            return await self.drain_once()
+            handled = await self._sweep()
+            if not handled:
+                await self._stored()
+            return handled
         except Exception:
             # The database may be away for a moment; the next pass starts from what it stored.
             log.exception("dispatch pass failed", extra={"platform": self.platform.value})
@@ -257,8 +366,26 @@ class Dispatcher:
         self._wake.set()
         await self._stopped.wait()
 
+    async def _store_last(self) -> None:
+        try:
+            await self._stored()
+            # Batches claimed ahead and not sent go back to the lane for the next holder.
+            await self._outbox.settle([entry for lane in self._lanes for entry in lane.ahead])
+            for lane in self._lanes:
+                lane.ahead = []
+        except Exception:
+            # The claims run out and the next holder sends those messages again.
+            log.exception("storing outcomes failed", extra={"platform": self.platform.value})
+
     async def drain_once(self) -> int:
-        """One pass over the lanes, emergency first; returns how many messages got an outcome."""
+        """One pass over the lanes, emergency first, its outcomes stored; returns how many
+        messages got an outcome."""
+        handled = await self._sweep()
+        await self._stored()
+        return handled
+
+    async def _sweep(self) -> int:
+        """One pass over the lanes; the last batch's outcomes may still be being stored."""
         if self._stopping or not await self._hold():
             return 0
         self._halted = False
@@ -310,16 +437,24 @@ class Dispatcher:
         now = self._clock.now()
         cursor, head = await self._outbox.bounds(self.platform, lane.priority)
         lane.catch_up(cursor, now)
+        if lane.ahead:
+            due, lane.ahead = lane.ahead, []
+            return await self._send_batch(lane, due, cursor)
         due = await self._collect(lane, head, now)
-        handled = await self._send_batch(lane, due) if due else 0
+        if due:
+            await self._claim(lane, due)
+            return await self._send_batch(lane, due, cursor)
         if lane.floor() > cursor:
+            await self._stored()  # the cursor passes only outcomes that are stored
             await self._outbox.advance(self.platform, lane.priority, lane.floor())
-        return handled
+        return 0
 
     async def _collect(self, lane: LaneState, head: int, now: datetime) -> list[OutboxEntry]:
         """Up to a batch of due messages: those read before first, then new windows."""
         due: list[OutboxEntry] = []
         wanted = deque(lane.to_reread(now))
+        if wanted:
+            await self._stored()  # what is read again must show the outcomes stored so far
         while wanted and len(due) < self._batch:
             start = wanted[0]
             window = await self._window(lane, start)
@@ -342,26 +477,81 @@ class Dispatcher:
         entries = await self._outbox.window(self.platform, lane.priority, start, self._batch)
         return {entry.seq: entry for entry in entries}
 
-    async def _send_batch(self, lane: LaneState, due: list[OutboxEntry]) -> int:
-        """Claim, send, store outcomes in bulk (unsent ones are released); returns how many sent."""
-        now = self._clock.now()
-        # The claim outlasts the batch at full rate plus a lease term: past it, we stopped.
-        sending = timedelta(seconds=len(due) / self._rate)
-        await self._outbox.claim(due, now + sending + LEASE_TTL)
+    async def _claim(self, lane: LaneState, due: list[OutboxEntry]) -> None:
+        """Mark a batch in flight for long enough to send it after the one being sent."""
+        sending = timedelta(seconds=2 * len(due) / self._bucket.rate)
+        until = self._clock.now() + sending + LEASE_TTL
+        await self._outbox.claim(due, until)
+        for entry in due:
+            lane.waiting[entry.seq] = until  # not to be read again while in flight
+
+    async def _send_batch(self, lane: LaneState, due: list[OutboxEntry], cursor: int) -> int:
+        """Send a claimed batch (reading and claiming the lane's next one meanwhile), then store
+        its outcomes in bulk while the next is sent (unsent ones are released); returns how
+        many got an outcome."""
         # Should the check fail, nothing has been sent and the claims simply run out.
         outcomes = await self._skip_obsolete(due)
-        outcomes |= await self._send_all([entry for entry in due if entry.key not in outcomes])
+        sending = asyncio.create_task(
+            self._send_all([entry for entry in due if entry.key not in outcomes])
+        )
+        try:
+            if self._ahead and not self._halted:
+                await self._read_ahead(lane)
+            outcomes |= await sending
+        finally:
+            sending.cancel()  # a no-op once done; a cancelled pass must not go on sending
         results = [outcomes.get(entry.key, entry) for entry in due]
-        await self._outbox.settle(results)
+        await self._stored()  # one batch is stored at a time, in order
         for result in results:
             if result.status == OutboxStatus.PENDING:
                 lane.waiting[result.seq] = result.next_at
             else:
                 lane.waiting.pop(result.seq, None)
-        self._log_batch(lane, results, len(outcomes))
+        store = self._store(lane, due, results, len(outcomes), cursor, lane.floor())
+        self._storing = asyncio.create_task(store)
+        return len(outcomes)
+
+    async def _read_ahead(self, lane: LaneState) -> None:
+        """Collect and claim the lane's next batch while this one is sent: the platform then
+        never waits for the database between batches."""
+        try:
+            _, head = await self._outbox.bounds(self.platform, lane.priority)
+            due = await self._collect(lane, head, self._clock.now())
+            if due:
+                await self._claim(lane, due)
+                lane.ahead = due
+        except Exception:
+            # The next pass reads again; claims made meanwhile run out.
+            log.exception("reading ahead failed", extra={"platform": self.platform.value})
+
+    async def _store(
+        self,
+        lane: LaneState,
+        due: list[OutboxEntry],
+        results: list[OutboxEntry],
+        handled: int,
+        cursor: int,
+        floor: int,
+    ) -> None:
+        """Store a batch's outcomes, then what follows from them, then move the cursor."""
+        await self._outbox.settle(results)
+        self._log_batch(lane, results, handled)
         await self._report_blocked(results)
         await self._move_chats(due, results)
-        return len(outcomes)
+        if floor > cursor:
+            await self._outbox.advance(self.platform, lane.priority, floor)
+
+    async def _stored(self) -> None:
+        """Wait for the last batch's outcomes to be stored; when that failed, forget what the
+        lanes were (they are read afresh from the cursor) and raise."""
+        storing, self._storing = self._storing, None
+        if storing is None:
+            return
+        try:
+            await storing
+        except Exception:
+            self._lanes = [LaneState(priority) for priority in LANES]
+            raise
 
     async def _skip_obsolete(self, due: list[OutboxEntry]) -> dict[str, OutboxEntry]:
         """Outcomes of the messages no longer wanted: skipped, never sent."""
@@ -423,7 +613,7 @@ class Dispatcher:
             while queue and not self._halted:
                 await self._send_chat(queue.pop(0), outcomes)
 
-        await asyncio.gather(*(worker() for _ in range(min(MAX_IN_FLIGHT, len(queue)))))
+        await asyncio.gather(*(worker() for _ in range(min(self._in_flight, len(queue)))))
         return outcomes
 
     async def _send_chat(
@@ -465,6 +655,8 @@ class Dispatcher:
             log.exception("send failed unexpectedly", extra=self._extra(entry))
             return self._retry(entry, repr(exc))
         self._quota_pause.reset()
+        if self._pace.delivered():
+            self._bucket.set_rate(self._pace.rate)
         sent = {"status": OutboxStatus.SENT, "sent_at": self._clock.now(), "error": ""}
         return entry.model_copy(update=sent | {"message_id": message_id})
 
@@ -491,6 +683,7 @@ class Dispatcher:
         """The outcome of a 429: the chat waits what the platform named, else all of it does."""
         extra = self._extra(entry) | {"retry_after": exc.retry_after}
         log.warning("platform asks to slow down", extra=extra)
+        self._slow_down()
         if exc.retry_after is None:
             # Sends in flight when the pause began get 429s too: they do not lengthen it.
             if not self._bucket.paused():
@@ -500,6 +693,17 @@ class Dispatcher:
         self._chat_pauses[entry.chat_id] = until
         return entry.model_copy(update={"next_at": until, "error": str(exc)})
 
+    def _slow_down(self) -> None:
+        if self._pace.throttled():
+            rate = self._pace.rate
+            log.info("send rate cut to %.1f/s", rate, extra={"platform": self.platform.value})
+            self._bucket.set_rate(rate)
+
+    @property
+    def rate(self) -> float:
+        """The send rate now: the configured one, or less after 429s."""
+        return self._pace.rate
+
     def _retry(self, entry: OutboxEntry, error: str) -> OutboxEntry:
         attempts = entry.attempts + 1
         if attempts >= MAX_ATTEMPTS:
@@ -507,6 +711,16 @@ class Dispatcher:
         backoff = min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_CAP)
         next_at = self._clock.now() + backoff
         return entry.model_copy(update={"attempts": attempts, "next_at": next_at, "error": error})
+
+
+def batch_for(rate: float) -> int:
+    """How many messages a batch holds at `rate`: about `BATCH_SECONDS` of sending."""
+    return max(MIN_BATCH, min(MAX_BATCH, round(rate * BATCH_SECONDS)))
+
+
+def in_flight_for(rate: float) -> int:
+    """How many sends run at once at `rate`: enough to cover `ANSWER_TIME` per answer."""
+    return max(MIN_IN_FLIGHT, min(MAX_IN_FLIGHT, math.ceil(rate * ANSWER_TIME)))
 
 
 def _final(

@@ -13,6 +13,7 @@ from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 
 from core.models import CaseStatus
 from core.ports import Clock
+from storage.alerts import AlertsRepo
 from storage.attempts import AttemptsRepo
 from storage.audit import AuditRepo
 from storage.cards import CardsRepo
@@ -31,7 +32,9 @@ from storage.media import MediaRepo
 from storage.outbox import OutboxRepo
 from storage.people import AccountsRepo, PeopleRepo
 from storage.photos import PhotoRepo
+from storage.reports import REPORT_INDEXES, ReportsRepo
 from storage.staff import StaffRepo
+from storage.subscribers import SubscribersRepo
 from storage.uploads import UploadsRepo
 from storage.visits import VISIT_INDEXES, VisitsRepo
 from storage.workers import WorkersRepo
@@ -100,9 +103,22 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "visits": VISIT_INDEXES,
     "daily_checks": [IndexModel("person_id")],
+    "reports": REPORT_INDEXES,
     "uploads": [IndexModel("at", expireAfterSeconds=int(timedelta(days=1).total_seconds()))],
     "workers": [IndexModel("org_id"), IndexModel("phone"), IndexModel("person_id")],
     "cards": [IndexModel("code", unique=True), IndexModel("person_id")],
+    "alerts": [
+        IndexModel("number", unique=True),
+        IndexModel([("sender", ASCENDING), ("identifier", ASCENDING)], unique=True),
+        IndexModel("state"),
+        IndexModel("identifier"),  # /cap/alerts/<identifier>.xml
+    ],
+    "tallies": [IndexModel("alert")],
+    "subscribers": [
+        IndexModel("areas"),
+        IndexModel("person_id"),
+        IndexModel([("platform", ASCENDING), ("chat_id", ASCENDING)]),
+    ],
 }
 
 
@@ -131,9 +147,12 @@ class Storage:
     erasure: ErasureRepo
     visits: VisitsRepo
     daily_checks: DailyChecksRepo
+    reports: ReportsRepo
     uploads: UploadsRepo
     workers: WorkersRepo
     cards: CardsRepo
+    alerts: AlertsRepo
+    subscribers: SubscribersRepo
 
     @classmethod
     def over(cls, db: Database, clock: Clock) -> Storage:
@@ -162,9 +181,12 @@ class Storage:
             erasure=ErasureRepo(db, photos),
             visits=VisitsRepo(db),
             daily_checks=DailyChecksRepo(db),
+            reports=ReportsRepo(db),
             uploads=UploadsRepo(db, clock),
             workers=WorkersRepo(db),
             cards=CardsRepo(db),
+            alerts=AlertsRepo(db),
+            subscribers=SubscribersRepo(db),
         )
 
     async def ensure_indexes(self) -> None:

@@ -6,13 +6,21 @@ and the audit trail, whose entries name people only by an id that now leads nowh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from core.models import DAILY_NOTICE_PREFIX, ERASED_PROXY, Account
+from core.models import (
+    DAILY_NOTICE_PREFIX,
+    ERASED_PROXY,
+    REPORT_NOTICE_PREFIX,
+    Account,
+    report_photo_owner,
+)
 from storage.documents import Database
 from storage.media import media_digest
 from storage.photos import PhotoRepo
+from storage.subscribers import SubscribersRepo
 
 
 class ErasureRepo:
@@ -54,7 +62,9 @@ class ErasureRepo:
             ).deleted_count,
             "worker_entries": await self._erase_worker_entries(person_id),
             "cards": (await db["cards"].delete_many({"person_id": person_id})).deleted_count,
+            "subscriptions": await SubscribersRepo(db).remove_person(person_id),
         }
+        erased |= await self._erase_reports(person_id, accounts)
         erased["sent_copies"] = await self._erase_copies(selfies)
         await self._photos.delete(selfies)
         erased["messages"] = await self._erase_messages(accounts, [d["_id"] for d in declarations])
@@ -70,6 +80,29 @@ class ErasureRepo:
         await db["people"].delete_one({"_id": person_id})
         await db["erasures"].insert_one({"at": at, "erased": erased})
         return erased
+
+    async def _erase_reports(self, person_id: str, accounts: Sequence[Account]) -> dict[str, int]:
+        """Their field reports, the photos sent with them (and drafts') and the notices."""
+        reports, outbox = self._db["reports"], self._db["outbox"]
+        chats = [{"platform": a.platform.value, "user_id": a.user_id} for a in accounts]
+        mine = {"$or": [{"person_id": person_id}, *chats]}
+        found = [document async for document in reports.find(mine, {"_id": 1, "photos": 1})]
+        owners = [report_photo_owner(a.platform, a.user_id) for a in accounts]
+        sent = (str(photo) for document in found for photo in document.get("photos", []))
+        photos = list({*await self._photos.of_cases(owners), *sent})
+        copies = await self._erase_copies(photos)
+        await self._photos.delete(photos)
+        notices = 0
+        for document in found:
+            prefix = f"^{re.escape(REPORT_NOTICE_PREFIX + str(document['_id']))}:"
+            notices += (await outbox.delete_many({"key": {"$regex": prefix}})).deleted_count
+        await reports.delete_many({"_id": {"$in": [document["_id"] for document in found]}})
+        return {
+            "reports": len(found),
+            "report_photos": len(photos),
+            "report_copies": copies,
+            "report_messages": notices,
+        }
 
     async def _erase_worker_entries(self, person_id: str) -> int:
         """The person's entries on organisations' worker lists: linked, or by their phone."""

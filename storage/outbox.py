@@ -6,6 +6,7 @@ one chat's messages (`(platform, chat_id)`, when a Telegram group moved to a new
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -13,7 +14,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from core.channel import Platform
-from core.models import OutboxEntry, OutboxStatus, OutgoingMessage, Priority
+from core.models import OutboxEntry, OutboxStatus, OutgoingMessage, Priority, Tally
 from core.ports import Clock
 from storage.counters import increment
 from storage.documents import Database, Document, Session
@@ -36,14 +37,16 @@ def _cursor_id(platform: Platform, priority: Priority) -> str:
 
 
 class OutboxRepo:
-    """The `outbox` collection and its lane counters.
+    """The `outbox` collection, its lane counters, and the tallies of alerts' outcomes.
 
-    Indexes: unique `key`; `(platform, priority, seq)` for lanes; `(platform, chat_id)` to retarget.
+    Indexes: unique `key`; `(platform, priority, seq)` for lanes; `(platform, chat_id)` to retarget;
+    the tallies' `alert`.
     """
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self._outbox = db["outbox"]
         self._counters = db["counters"]
+        self._tallies = db["tallies"]
         self._clock = clock
 
     async def enqueue(self, messages: Sequence[OutgoingMessage]) -> int:
@@ -51,9 +54,18 @@ class OutboxRepo:
         added = 0
         for (platform, priority), group in _by_lane(messages).items():
             for start in range(0, len(group), ENQUEUE_CHUNK):
-                chunk = group[start : start + ENQUEUE_CHUNK]
-                added += await self.insert(await self._numbered(platform, priority, chunk))
+                chunk = await self._new(group[start : start + ENQUEUE_CHUNK])
+                if chunk:
+                    added += await self.insert(await self._numbered(platform, priority, chunk))
         return added
+
+    async def _new(self, messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
+        """The messages whose keys are not enqueued yet: a re-run (a broadcast queued again
+        after a crash) then uses up no numbers the dispatcher would wait for."""
+        keys = [message.key for message in messages]
+        found = self._outbox.find({"key": {"$in": keys}}, {"key": 1, "_id": 0})
+        known = {document["key"] async for document in found}
+        return [message for message in messages if message.key not in known]
 
     async def numbered(self, messages: Sequence[OutgoingMessage]) -> list[Document]:
         """The documents of a few messages, numbered in their lanes, for `insert` (a number
@@ -143,7 +155,53 @@ class OutboxRepo:
             )
             for entry in entries
         ]
+        counted = [e for e in entries if e.tally and e.status != OutboxStatus.PENDING]
+        # Only what this settle finishes counts: a message settled before is not counted again.
+        finishing = (
+            await self._keys_in([e.key for e in counted], OutboxStatus.PENDING)
+            if counted
+            else set()
+        )
         await self._outbox.bulk_write(updates, ordered=False)
+        await self._count([entry for entry in counted if entry.key in finishing])
+
+    async def _keys_in(self, keys: Sequence[str], status: OutboxStatus) -> set[str]:
+        """Which of these messages have `status`."""
+        found = self._outbox.find(
+            {"key": {"$in": list(keys)}, "status": status.value}, {"key": 1, "_id": 0}
+        )
+        return {document["key"] async for document in found}
+
+    async def _count(self, entries: Sequence[OutboxEntry]) -> None:
+        """Add final outcomes to their tallies (one dispatcher per platform writes them)."""
+        counts: Counter[tuple[str, Platform, str]] = Counter(
+            (entry.tally, entry.platform, entry.status.value) for entry in entries
+        )
+        updates = [
+            UpdateOne(
+                {"_id": f"{tally}:{platform.value}"},
+                {
+                    "$inc": {status: count},
+                    "$setOnInsert": dict(
+                        zip(("alert", "area"), tally.split("/", 1), strict=True),
+                        platform=platform.value,
+                    ),
+                },
+                upsert=True,
+            )
+            for (tally, platform, status), count in counts.items()
+        ]
+        if updates:
+            await self._tallies.bulk_write(updates, ordered=False)
+
+    async def sent_among(self, keys: Sequence[str]) -> set[str]:
+        """Which of these messages have been sent."""
+        return await self._keys_in(keys, OutboxStatus.SENT)
+
+    async def tallies(self, alert_id: str) -> list[Tally]:
+        """How an alert's messages went so far, per platform and area."""
+        found = self._tallies.find({"alert": alert_id}, {"_id": 0})
+        return [Tally.model_validate(document) async for document in found]
 
     async def sent_message_id(self, key: str) -> str:
         """The platform's id of a sent message ("" when not sent, or sent before ids were kept)."""
