@@ -6,6 +6,7 @@ from bot.app import Service
 from core.phone import display_phone, normalize_phone
 from storage.database import Storage
 from tests.chat import User, options_of
+from tests.test_outbox import eventually
 
 
 async def start(user: User) -> None:
@@ -67,8 +68,13 @@ async def test_declining_consent_stores_nothing(user: User, storage: Storage) ->
     [declined] = await user.choose("❌ Không đồng ý")
 
     assert "không lưu bất kỳ thông tin nào" in declined["text"]
-    for collection in ("people", "channel_accounts", "conversations"):
-        assert await storage.db[collection].count_documents({}) == 0
+
+    async def nothing_stored() -> bool:
+        # The reply leaves before the conversation is cleared: wait for the clearing.
+        collections = ("people", "channel_accounts", "conversations")
+        return all([await storage.db[name].count_documents({}) == 0 for name in collections])
+
+    await eventually(nothing_stored)
 
 
 async def test_invalid_phone_is_refused_and_asked_again(
