@@ -175,15 +175,15 @@ async def take_areas(ctx: Context) -> str | None:
 async def _typed_areas(ctx: Context) -> list[str] | None:
     """The communes typed ("Tân Hà, Tân Hội"); None (the user told) when one is unknown."""
     parts = [part.strip() for part in ctx.incoming.text.split(",") if part.strip()]
-    catalog = ctx.services.areas
-    for part in parts:
-        if catalog.find(part) is None:
-            await ctx.say("alert.area_unknown", typed=part[:60])
-            return None
     if not parts:
         await ctx.choose_again()
         return None
-    return list(dict.fromkeys(area.code for part in parts if (area := catalog.find(part))))
+    found = [(part, ctx.services.areas.find(part)) for part in parts]
+    unknown = next((part for part, area in found if area is None), None)
+    if unknown is not None:
+        await ctx.say("alert.area_unknown", typed=unknown[:60])
+        return None
+    return list(dict.fromkeys(area.code for _, area in found if area is not None))
 
 
 # ---- text ------------------------------------------------------------------------------
@@ -287,7 +287,8 @@ async def _submit(ctx: Context, alert: Alert) -> None:
     services = ctx.services
     if not await services.alerts.add(alert):  # the same update run again: already stored
         alert = await services.alerts.get(alert.id) or alert
-    elif alert.state is AlertState.PENDING:
+    if alert.state is AlertState.PENDING:
+        # Asked again after a crash between the two writes: the requests' keys dedupe it.
         await ask_approval(services, alert)
     key = "alert.needs_second" if alert.state is AlertState.PENDING else "alert.started"
     await ctx.say(key, number=alert.number)

@@ -194,6 +194,7 @@ async def take_confirm(ctx: Context) -> str | None:
         await ctx.choose_again()
         return None
     if ctx.choice == DISCARD:
+        await ctx.services.photos.delete(_photo_ids(ctx))  # a dropped report keeps no photo
         await _after(ctx, ctx.text("reports.discarded"))
         return END
     report = await ctx.services.reports.get(str(ctx.conversation.data["report"]))
