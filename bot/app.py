@@ -442,6 +442,7 @@ class Service:
             accounts=storage.accounts,
             conversations=storage.conversations,
             staff=storage.staff,
+            staff_chats=storage.staff_chats,
             audit=storage.audit,
             attempts=storage.attempts,
             cases=storage.cases,

@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     alert_two_person: bool = False
     cap_inbox_token: SecretStr | None = None
     cap_auto_send_senders: str = ""
+    # The audit trail's HMAC key: kept apart from the database, so a rewrite of it shows.
+    audit_key: SecretStr | None = None
+    audit_ask_purpose: bool = False
+    audit_show_names: bool = False  # residents see staff names in «Ai đã xem thông tin của tôi?»
+    daily_report_at: time = time(20, 0)
+    retention_selfies_days: int = Field(30, ge=1, le=3650)  # after the case ends
+    retention_declarations_days: int = Field(90, ge=1, le=3650)  # after the case ends
+    retention_visits_days: int = Field(30, ge=1, le=3650)
+    retention_report_photos_days: int = Field(90, ge=1, le=3650)
+    retention_audit_days: int = Field(730, ge=30, le=36500)
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -122,7 +132,7 @@ class Settings(BaseSettings):
         parse_areas(value)
         return value
 
-    @field_validator("secret_key", "retired_secret_keys")
+    @field_validator("secret_key", "retired_secret_keys", "audit_key")
     @classmethod
     def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value and any(len(key) < 32 for key in _keys(value)):
@@ -142,6 +152,8 @@ class Settings(BaseSettings):
             raise ValueError("BOT_MODE=webhook needs WEBHOOK_BASE_URL and WEBHOOK_SECRET")
         if not self.sandbox and self.secret_key is None:
             raise ValueError("SECRET_KEY is required with a platform token (it signs invites)")
+        if not self.sandbox and self.audit_key is None:
+            raise ValueError("AUDIT_KEY is required with a platform token (it seals the audit)")
         # Zalo fetches every image we send from this address, over the internet.
         zalo_online = self.zalo_bot_token is not None and not self.zalo_is_local
         if zalo_online and not self.base_url.startswith("https://"):
@@ -223,12 +235,22 @@ class Settings(BaseSettings):
         retired = tuple(key.encode() for key in _keys(self.retired_secret_keys))
         if self.secret_key:
             return Keyring(self.secret_key.get_secret_value().encode(), retired)
-        path = self.data_dir / "secret_key"
+        return Keyring(self._local_secret("secret_key"), retired)
+
+    def audit_hmac_key(self) -> bytes:
+        """AUDIT_KEY; the sandbox keeps a random one beside its data."""
+        if self.audit_key:
+            return self.audit_key.get_secret_value().encode()
+        return self._local_secret("audit_key")
+
+    def _local_secret(self, name: str) -> bytes:
+        """A random key kept in the data directory (sandbox and tests only)."""
+        path = self.data_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
-        return Keyring(path.read_text().strip().encode(), retired)
+        return path.read_text().strip().encode()
 
     @property
     def base_url(self) -> str:

@@ -91,6 +91,8 @@ class Role(StrEnum):
     COMMUNE_STAFF = "commune_staff"
     HEALTH_OFFICER = "health_officer"
     ORG_MANAGER = "org_manager"
+    LEADER = "leader"  # district (no areas) or commune leader: aggregated figures only
+    TEAM_MEMBER = "team_member"  # a hamlet's community COVID team: read-only lists
 
 
 class Staff(BaseModel):
@@ -102,6 +104,8 @@ class Staff(BaseModel):
     areas: list[str] = Field(default_factory=list)
     orgs: list[str] = Field(default_factory=list)  # an org_manager's organisations
     gate: str = ""  # the checkpoint this account records personal cards at, if any
+    hamlet: str = ""  # a team member's hamlet (ấp) within their commune
+    name: str = ""  # as given when invited; "" for staff added from the command line
     language: str = "vi"  # for staff who are not also registered residents
     added_by: str
     added_at: datetime
@@ -179,6 +183,16 @@ class ChatRef(BaseModel):
 
     platform: Platform
     chat_id: str
+
+
+class StaffChat(BaseModel):
+    """A staff group chat bound to areas: notices and reports for those areas go there."""
+
+    chat: ChatRef
+    areas: list[str] = Field(default_factory=list)  # empty: the whole district
+    title: str = ""
+    bound_by: str
+    bound_at: datetime
 
 
 class CaseStatus(StrEnum):

@@ -35,6 +35,7 @@ from core.models import (
     ReportStatus,
     Review,
     Staff,
+    StaffChat,
     Subscriber,
     Tally,
     Vaccination,
@@ -204,6 +205,34 @@ class StaffDirectory(Protocol):
 
     async def all(self) -> list[Staff]:
         """Every staff record (a district has tens, not thousands)."""
+        ...
+
+
+class StaffChats(Protocol):
+    """Staff group chats bound to areas."""
+
+    async def bind(self, chat: StaffChat) -> None:
+        """Bind a chat to its areas, replacing an earlier binding of the same chat."""
+        ...
+
+    async def unbind(self, chat: ChatRef) -> bool:
+        """Forget a chat's binding; False when it had none."""
+        ...
+
+    async def get(self, chat: ChatRef) -> StaffChat | None:
+        """The binding of a chat, if any."""
+        ...
+
+    async def for_area(self, area: str) -> list[StaffChat]:
+        """The chats bound to `area`, and those bound to the whole district."""
+        ...
+
+    async def all(self) -> list[StaffChat]:
+        """Every bound chat."""
+        ...
+
+    async def move(self, old: ChatRef, new: ChatRef) -> None:
+        """A Telegram group became a supergroup: its binding follows the new chat id."""
         ...
 
 

@@ -37,6 +37,7 @@ from core.ports import (
     Outbox,
     People,
     PhotoStore,
+    StaffChats,
     StaffDirectory,
     Subscribers,
     Visits,
@@ -79,6 +80,7 @@ class Services:
     accounts: Accounts
     conversations: Conversations
     staff: StaffDirectory
+    staff_chats: StaffChats
     audit: AuditLog
     attempts: Attempts
     cases: Cases

@@ -16,6 +16,7 @@ async def moved_group(ctx: Context) -> None:
     old = ChatRef(platform=platform, chat_id=ctx.incoming.chat_id)
     new = ChatRef(platform=platform, chat_id=ctx.incoming.migrated_to)
     cases = await ctx.services.cases.move_staff_chat(old, new)
+    await ctx.services.staff_chats.move(old, new)
     messages = await ctx.services.outbox.retarget(platform, old.chat_id, new.chat_id)
     extra = {"old": old.chat_id, "new": new.chat_id, "cases": cases, "messages": messages}
     log.info("staff group moved", extra=extra)

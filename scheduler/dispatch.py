@@ -218,6 +218,9 @@ class LaneState:
     waiting: dict[int, datetime] = field(default_factory=dict)  # pending: seq → when due
     missing: dict[int, datetime] = field(default_factory=dict)  # unused: seq → first seen
     ahead: list[OutboxEntry] = field(default_factory=list)  # claimed, to send next
+    # Claimed by this process and without an outcome yet: never read again meanwhile, however
+    # far the clock moves (a claim that ran out on the clock is still this process's own).
+    claimed: set[int] = field(default_factory=set)
 
     def catch_up(self, cursor: int, now: datetime) -> None:
         """Start at the cursor when behind it; forget numbers missing for longer than the grace."""
@@ -229,7 +232,7 @@ class LaneState:
 
     def to_reread(self, now: datetime) -> list[int]:
         """Numbers read before that may have changed: waiting ones now due, missing ones."""
-        due = [seq for seq, at in self.waiting.items() if at <= now]
+        due = [seq for seq, at in self.waiting.items() if at <= now and seq not in self.claimed]
         return sorted([*due, *self.missing])
 
     def see(
@@ -253,7 +256,7 @@ class LaneState:
 
     def floor(self) -> int:
         """The lowest number that may still be pending: where the cursor can move."""
-        return min([*self.waiting, *self.missing], default=self.read_to)
+        return min([*self.waiting, *self.missing, *self.claimed], default=self.read_to)
 
 
 class Dispatcher:
@@ -482,8 +485,7 @@ class Dispatcher:
         sending = timedelta(seconds=2 * len(due) / self._bucket.rate)
         until = self._clock.now() + sending + LEASE_TTL
         await self._outbox.claim(due, until)
-        for entry in due:
-            lane.waiting[entry.seq] = until  # not to be read again while in flight
+        lane.claimed.update(entry.seq for entry in due)
 
     async def _send_batch(self, lane: LaneState, due: list[OutboxEntry], cursor: int) -> int:
         """Send a claimed batch (reading and claiming the lane's next one meanwhile), then store
@@ -503,6 +505,7 @@ class Dispatcher:
         results = [outcomes.get(entry.key, entry) for entry in due]
         await self._stored()  # one batch is stored at a time, in order
         for result in results:
+            lane.claimed.discard(result.seq)
             if result.status == OutboxStatus.PENDING:
                 lane.waiting[result.seq] = result.next_at
             else:

@@ -34,6 +34,7 @@ from storage.people import AccountsRepo, PeopleRepo
 from storage.photos import PhotoRepo
 from storage.reports import REPORT_INDEXES, ReportsRepo
 from storage.staff import StaffRepo
+from storage.staff_chats import StaffChatRepo
 from storage.subscribers import SubscribersRepo
 from storage.uploads import UploadsRepo
 from storage.visits import VISIT_INDEXES, VisitsRepo
@@ -61,6 +62,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("done_at", expireAfterSeconds=int(UPDATE_KEYS_KEPT.total_seconds())),
     ],
     "staff": [IndexModel([("platform", ASCENDING), ("user_id", ASCENDING)], unique=True)],
+    "staff_chats": [
+        IndexModel([("chat.platform", ASCENDING), ("chat.chat_id", ASCENDING)], unique=True)
+    ],
     "audit": [IndexModel("seq", unique=True)],
     "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
     "attempts": [IndexModel("expires_at", expireAfterSeconds=0)],
@@ -132,6 +136,7 @@ class Storage:
     conversations: ConversationsRepo
     inbox: InboxRepo
     staff: StaffRepo
+    staff_chats: StaffChatRepo
     audit: AuditRepo
     attempts: AttemptsRepo
     media: MediaRepo
@@ -166,6 +171,7 @@ class Storage:
             conversations=ConversationsRepo(db, clock),
             inbox=InboxRepo(db),
             staff=StaffRepo(db),
+            staff_chats=StaffChatRepo(db),
             audit=AuditRepo(db, clock),
             attempts=AttemptsRepo(db, clock),
             media=MediaRepo(db, clock),
