@@ -73,6 +73,7 @@ async def together(users: list[User], work: Callable[[User], Awaitable[None]]) -
 
 
 BENCH_SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmnop"
+BENCH_AUDIT_KEY = "bench-audit-key-0123456789-abcdefghijklmnopq"
 
 
 @asynccontextmanager
@@ -81,11 +82,12 @@ async def telegram_service(
 ) -> AsyncIterator[tuple[Service, Storage]]:
     """The real service on a scratch database, polling the Telegram emulator."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-    storage = Storage.over(client["bench"], clock)
+    storage = Storage.over(client["bench"], clock, BENCH_AUDIT_KEY.encode())
     settings = Settings(
         _env_file=None,
         telegram_bot_token=SANDBOX_TELEGRAM_TOKEN,
         secret_key=BENCH_SECRET_KEY,
+        audit_key=BENCH_AUDIT_KEY,
         telegram_api_base=sandbox.telegram_api_base,
         http_port=free_port(),
         log_level="WARNING",

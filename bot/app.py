@@ -52,11 +52,13 @@ from handlers.router import Router
 from sandbox.server import Sandbox
 from scheduler.broadcasts import BROADCAST_EVERY, Broadcaster, any_of, skip_superseded
 from scheduler.checkouts import close_overdue
+from scheduler.daily_report import DailyReports
 from scheduler.dispatch import Dispatcher
 from scheduler.inbox import InboxWorker
 from scheduler.jobs import Job, build_scheduler
 from scheduler.reminders import ReminderDeps, skip_declared, tick
 from scheduler.reports import escalate_waiting
+from scheduler.retention import RETENTION_EVERY, RetentionRun, apply_once
 from scheduler.selfie_checks import SelfieChecks
 from storage.database import Storage, open_database
 from storage.subscribers import subscribe_registered
@@ -75,6 +77,7 @@ COMMANDS = {
     "help": {"vi": "trogiup", "en": "help"},
     "cancel": {"vi": "huy", "en": "cancel"},
     "delete": {"vi": "xoa", "en": "delete"},
+    "aixem": {"vi": "aixem", "en": "whoviewed"},
 }
 COMMANDS_MENU = {
     lang: [(names[lang], t(lang, f"commands.{key}")) for key, names in COMMANDS.items()]
@@ -85,6 +88,7 @@ SELFIE_RECOVERY_EVERY = timedelta(minutes=2)
 ERASURE_EVERY = timedelta(minutes=5)
 CHECKOUT_EVERY = timedelta(minutes=1)
 REPORT_ESCALATION_EVERY = timedelta(minutes=1)
+DAILY_REPORT_EVERY = timedelta(minutes=1)
 ERASURE_LEASE = "erasure"
 SELFIE_WORKERS = 2  # one per core; dlib blocks a whole process per face
 DRAIN_GRACE = 10.0  # seconds the updates in flight get to finish at shutdown
@@ -272,7 +276,15 @@ class Service:
             Job("check-outs", CHECKOUT_EVERY, self.close_overdue_visits),
             Job("field-reports", REPORT_ESCALATION_EVERY, self.escalate_reports),
             Job("broadcasts", BROADCAST_EVERY, self.broadcast),
+            Job("daily-report", DAILY_REPORT_EVERY, self.daily_report),
+            Job("retention", RETENTION_EVERY, self.apply_retention),
         ]
+
+    async def apply_retention(self) -> None:
+        """Delete what is past its retention period (one process; counts in deletion_log)."""
+        run = RetentionRun(self.storage.retention, self.settings.retention_rules, self.clock)
+        day = self.settings.schedule.local_date(self.clock.now())
+        await apply_once(run, self.storage.leases, self.holder, day)
 
     async def erase_requested(self) -> None:
         """Erase the people who asked to be, now that their case has ended (one process)."""
@@ -303,6 +315,18 @@ class Service:
                 self.wake_dispatchers,
             )
         await self._broadcaster.run()
+
+    async def daily_report(self) -> None:
+        """At DAILY_REPORT_AT, each leader's and staff chat's report (once a day)."""
+        assert self.router is not None
+        job = DailyReports(
+            self.router.services,
+            self.storage.fanouts,
+            self.storage.leases,
+            self.holder,
+            self.settings.daily_report_at,
+        )
+        await job.run()
 
     async def escalate_reports(self) -> None:
         """Field reports nobody in their commune took up in time go to the district admins."""
@@ -424,6 +448,8 @@ class Service:
             visits=settings.visit_rules,
             poster_base_url=settings.public_base_url or "",
             alerts=settings.alert_rules,
+            audit_ask_purpose=settings.audit_ask_purpose,
+            audit_show_names=settings.audit_show_names,
         )
 
     async def _services(self) -> Services:
@@ -447,6 +473,7 @@ class Service:
             attempts=storage.attempts,
             cases=storage.cases,
             invites=storage.invites,
+            staff_invites=storage.staff_invites,
             declarations=storage.declarations,
             erasure=storage.erasure,
             outbox=storage.outbox,
@@ -460,6 +487,7 @@ class Service:
             cards=storage.cards,
             alerts=storage.alerts,
             subscribers=storage.subscribers,
+            figures=storage.figures,
             areas=load_areas(settings.areas_file),
             clock=self.clock,
             policy=self._policy(),
@@ -661,7 +689,7 @@ async def run(settings: Settings) -> None:
             stack.push_async_callback(sandboxed.sandbox.stop)
             settings, sandbox = sandboxed.settings, sandboxed.sandbox
             clock = sandbox.time.clock
-        service = Service(settings, Storage.over(db, clock), clock)
+        service = Service(settings, Storage.over(db, clock, settings.audit_hmac_key()), clock)
         await service.start()
         stack.push_async_callback(service.stop)
         if sandbox:

@@ -1,5 +1,6 @@
 """`python -m bot [run]` starts the service; `staff`, `org` and `checkpoint` set things up;
-`trace` traces a person's contacts.
+`trace` traces a person's contacts; `audit verify` checks the audit trail's chain;
+`report` writes a day's report.
 
 Each command works beside a running bot: it uses the bot's embedded database when one runs.
 """
@@ -31,7 +32,9 @@ from core.checkpoints import (
     start_payload,
 )
 from core.clock import SystemClock
+from core.daily_report import chart_png, summary_text, workbook
 from core.dates import format_date, parse_date
+from core.exports import ExportFormat, ExportKind, Sources, Target, export, export_rows
 from core.models import Checkpoint, CheckpointKind, Organisation, OrgKind, Role, Staff
 from core.phone import normalize_phone
 from core.posters import PosterItem, poster_pdf, poster_png
@@ -39,7 +42,12 @@ from core.texts import t
 from core.tokens import new_code, new_id
 from core.trace_report import TraceReport, names_for
 from core.tracing import TraceRules, trace
+from handlers.daily_report import DISTRICT, build_reports
+from handlers.exports import record_export
+from handlers.trace import record_trace
 from sandbox.telegram_api import BOT_USERNAME as SANDBOX_BOT_USERNAME
+from scheduler.retention import RetentionRun, apply
+from scheduler.retention import pending as retention_pending
 from storage.database import Storage, open_database
 
 Command = Callable[[Storage, Settings, argparse.Namespace, str], Awaitable[str]]
@@ -60,12 +68,19 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--area", action="append", default=[], help="commune code (repeatable)")
     add.add_argument("--org", action="append", default=[], help="an org_manager's organisation id")
+    add.add_argument("--hamlet", default="", help="a team_member's hamlet (ấp) in their commune")
+    add.add_argument("--name", default="", help="the staff member's name")
     staff.add_parser("list", help="list staff")
     remove = staff.add_parser("remove", help="take a staff role away")
     remove.add_argument("--platform", required=True, choices=[p.value for p in Platform])
     remove.add_argument("--user-id", required=True)
     _org_parser(commands)
     _checkpoint_parser(commands)
+    _report_parser(commands)
+    _audit_parser(commands)
+    _export_parser(commands)
+    retention = commands.add_parser("retention", help="delete data past its retention period")
+    retention.add_argument("--dry-run", action="store_true", help="only count what would go")
     trace = commands.add_parser("trace", help="contacts of a person through the checkpoints")
     who = trace.add_mutually_exclusive_group(required=True)
     who.add_argument("--phone", help="the person's phone number")
@@ -75,6 +90,26 @@ def parser() -> argparse.ArgumentParser:
     trace.add_argument("--out", required=True, type=Path, help="FILE.xlsx")
     trace.add_argument("--lang", default="vi", choices=["vi", "en"])
     return root
+
+
+def _report_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser("report", help="the daily report of a commune or the district")
+    report.add_argument("--date", help="dd/mm/yyyy (default: today)")
+    report.add_argument("--area", help="a commune code (default: the whole district)")
+    report.add_argument("--out", required=True, type=Path, help="FILE.xlsx")
+    report.add_argument("--chart", type=Path, help="FILE.png")
+    report.add_argument("--lang", default="vi", choices=["vi", "en"])
+
+
+def _export_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    exporting = commands.add_parser("export", help="cases, contacts or follow-ups as a file")
+    exporting.add_argument("--kind", required=True, choices=[k.value for k in ExportKind])
+    exporting.add_argument("--format", default="xlsx", choices=[f.value for f in ExportFormat])
+    exporting.add_argument("--out", required=True, type=Path, help="the file to write")
+    exporting.add_argument("--area", help="the commune's code or name (default: the district)")
+    exporting.add_argument(
+        "--mapping", default=Target.OURS.value, choices=[t.value for t in Target]
+    )
 
 
 def _org_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -114,11 +149,17 @@ def _checkpoint_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     poster.add_argument("--days", type=int, default=1, help="one poster per day, for this many")
 
 
+def _audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser("audit", help="check the audit trail")
+    actions = audit.add_subparsers(dest="action", required=True)
+    actions.add_parser("verify", help="prove the chain intact (exit 0) or name its first break")
+
+
 async def run_command(settings: Settings, args: argparse.Namespace, command: Command) -> str:
     """Run one command against the configured (or running embedded) database."""
     uri = settings.mongodb_uri.get_secret_value() if settings.mongodb_uri else None
     async with open_database(uri, settings.mongodb_db, settings.data_dir, reuse_running=True) as db:
-        storage = Storage.over(db, SystemClock())
+        storage = Storage.over(db, SystemClock(), settings.audit_hmac_key())
         await storage.ensure_indexes()
         return await command(storage, settings, args, f"cli:{getpass.getuser()}")
 
@@ -152,7 +193,9 @@ async def _add(storage: Storage, settings: Settings, args: argparse.Namespace, a
     role = Role(args.role)
     if role is Role.ORG_MANAGER:
         await _check_orgs(storage, args.org)
-    elif role is not Role.DISTRICT_ADMIN and not args.area:
+    elif role is Role.TEAM_MEMBER and (len(args.area) != 1 or not args.hamlet.strip()):
+        raise SystemExit("role team_member needs exactly one --area and a --hamlet")
+    elif role not in (Role.DISTRICT_ADMIN, Role.LEADER) and not args.area:
         raise SystemExit(f"role {role.value} needs at least one --area")
     staff = Staff(
         platform=Platform(args.platform),
@@ -160,6 +203,8 @@ async def _add(storage: Storage, settings: Settings, args: argparse.Namespace, a
         role=role,
         areas=args.area,
         orgs=args.org,
+        hamlet=args.hamlet.strip(),
+        name=args.name.strip(),
         added_by=actor,
         added_at=SystemClock().now(),
     )
@@ -394,11 +439,38 @@ async def trace_command(
     result = await trace(
         storage.visits, storage.checkpoints, person_id, args.days, now, rules, args.depth
     )
-    await storage.audit.append(actor, "trace.run", True, target=person_id)
+    await storage.audit.append(actor, "trace.run", True, target=person_id, person=person_id)
+    await record_trace(storage.audit, actor, result)
     named = await names_for(result, storage.people, storage.checkpoints, storage.orgs)
     report = TraceReport(args.lang, settings.schedule.tz, load_areas(settings.areas_file))
     args.out.write_bytes(report.workbook(result, named))
     return f"{report.summary(result, named, args.days)}\nwrote {args.out}"
+
+
+async def report_command(
+    storage: Storage, settings: Settings, args: argparse.Namespace, actor: str
+) -> str:
+    """One day's report: the summary printed, the workbook (and the chart) written."""
+    now = SystemClock().now()
+    today = now.astimezone(settings.schedule.tz).date()
+    day = parse_date(args.date, today) if args.date else today
+    if day is None or day > today:
+        raise SystemExit("--date dd/mm/yyyy: today or an earlier day")
+    catalog = load_areas(settings.areas_file)
+    if args.area and catalog.get(args.area) is None:
+        raise SystemExit(f"no commune {args.area!r}")
+    area = args.area or DISTRICT
+    reports = await build_reports(
+        storage.figures, storage.audit, catalog, settings.schedule, day, now, [area]
+    )
+    await storage.audit.append(actor, "figures.read", True, target=args.area or "")
+    report = reports[area]
+    args.out.write_bytes(workbook(report, args.lang))
+    wrote = [str(args.out)]
+    if args.chart:
+        args.chart.write_bytes(chart_png(report, args.lang))
+        wrote.append(str(args.chart))
+    return f"{summary_text(report, args.lang)}\nwrote {', '.join(wrote)}"
 
 
 async def _person_to_trace(storage: Storage, args: argparse.Namespace) -> str:
@@ -427,11 +499,64 @@ def _window_label(window: tuple[datetime, datetime], settings: Settings, lang: s
     )
 
 
+async def audit_command(
+    storage: Storage, settings: Settings, args: argparse.Namespace, actor: str
+) -> str:
+    """`audit verify`: the chain's length and head, or exit 1 naming the first broken entry."""
+    verdict = await storage.audit.verify()
+    if not verdict.intact:
+        raise SystemExit(verdict.describe())
+    return verdict.describe()
+
+
+async def export_command(
+    storage: Storage, settings: Settings, args: argparse.Namespace, actor: str
+) -> str:
+    """`export`: one commune's or the district's records in the columns asked for."""
+    areas = load_areas(settings.areas_file)
+    communes = [resolve_area(areas, args.area)] if args.area else [a.code for a in areas.areas]
+    sources = Sources(
+        cases=storage.cases,
+        declarations=storage.declarations,
+        people=storage.people,
+        visits=storage.visits,
+        checkpoints=storage.checkpoints,
+        orgs=storage.orgs,
+        areas=areas,
+        tz=settings.schedule.tz,
+        rules=TraceRules(longest=settings.visit_rules.longest),
+    )
+    kind, form, target = ExportKind(args.kind), ExportFormat(args.format), Target(args.mapping)
+    rows = await export_rows(sources, kind, communes, SystemClock().now())
+    args.out.write_bytes(export(kind, form, target, rows))
+    details = {"kind": kind.value, "format": form.value, "mapping": target.value}
+    where = ",".join(communes) if args.area else ""
+    await record_export(storage.audit, actor, where, details, rows)
+    return f"wrote {len(rows)} rows to {args.out}"
+
+
+async def retention_command(
+    storage: Storage, settings: Settings, args: argparse.Namespace, actor: str
+) -> str:
+    """`retention [--dry-run]`: per data class, how many items went (or would go)."""
+    clock = SystemClock()
+    run = RetentionRun(storage.retention, settings.retention_rules, clock)
+    if args.dry_run:
+        counts, verb = await retention_pending(run), "would delete"
+    else:
+        counts, verb = await apply(run, settings.schedule.local_date(clock.now())), "deleted"
+    return "\n".join(f"{data.value}: {verb} {count}" for data, count in counts.items())
+
+
 COMMANDS: dict[str, Command] = {
     "staff": staff_command,
     "org": org_command,
     "checkpoint": checkpoint_command,
     "trace": trace_command,
+    "report": report_command,
+    "audit": audit_command,
+    "retention": retention_command,
+    "export": export_command,
 }
 
 

@@ -19,6 +19,7 @@ from core.alerts import AlertRules
 from core.channel import Platform
 from core.checkpoints import VisitRules
 from core.geo import Check, LocationRules, parse_areas
+from core.retention import RetentionRules
 from core.schedule import Schedule, parse_deadlines
 from core.tokens import Keyring
 
@@ -215,6 +216,17 @@ class Settings(BaseSettings):
         return VisitRules(
             longest=timedelta(hours=self.visit_max_hours),
             bus_trip=timedelta(hours=self.bus_trip_max_hours),
+        )
+
+    @property
+    def retention_rules(self) -> RetentionRules:
+        """How many days each data class is kept (RETENTION_*_DAYS)."""
+        return RetentionRules(
+            selfies=self.retention_selfies_days,
+            declarations=self.retention_declarations_days,
+            visits=self.retention_visits_days,
+            report_photos=self.retention_report_photos_days,
+            audit=self.retention_audit_days,
         )
 
     @property

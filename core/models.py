@@ -17,6 +17,12 @@ class Consent(BaseModel):
 
     version: str
     at: datetime
+    withdrawn_at: datetime | None = None  # the person withdrew it: see core/personal_data.py
+
+    @property
+    def given(self) -> bool:
+        """Whether the consent stands (it was not withdrawn)."""
+        return self.withdrawn_at is None
 
 
 class Person(BaseModel):
@@ -121,6 +127,8 @@ class AuditEntry(BaseModel):
     allowed: bool
     target: str = ""
     details: dict[str, str] = Field(default_factory=dict)
+    person: str = ""  # whose personal data was read or changed; "" when nobody's
+    purpose: str = ""  # why, as the officer said (AUDIT_ASK_PURPOSE)
     prev_hash: str
     hash: str
 
@@ -157,6 +165,8 @@ class OutgoingMessage(BaseModel):
     text: str
     buttons: list[list[Button]] = Field(default_factory=list)
     photo_id: str | None = None
+    document_id: str | None = None  # a file in the photo store, sent as `document_name`
+    document_name: str = ""
     priority: Priority = Priority.NORMAL
     not_before: datetime | None = None
     skip_if_declared: str = ""
@@ -243,6 +253,7 @@ class Case(BaseModel):
     ended_at: datetime | None = None
     home: Home | None = None
     proxies: list[str] = Field(default_factory=list)  # people who declare for this resident
+    traced: bool = False  # enrolled as an F1 from a trace (counted in the daily report)
 
 
 class Vaccination(BaseModel):
@@ -283,6 +294,24 @@ class Invite(BaseModel):
     used_at: datetime | None = None
     used_by: str = ""
     proxy_phone: str = ""  # set: it makes its opener (with this phone) declare for the case
+
+
+class StaffInvite(BaseModel):
+    """A single-use, expiring invitation that gives its opener a staff role."""
+
+    id: str
+    code: str
+    role: Role
+    areas: list[str] = Field(default_factory=list)  # empty: the whole district
+    orgs: list[str] = Field(default_factory=list)  # an org_manager's organisations
+    hamlet: str = ""
+    name: str
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by: str = ""
+    used_update: str = ""  # the update that claimed it: running that update again finishes it
 
 
 class Answers(BaseModel):
@@ -629,6 +658,7 @@ class Subscriber(BaseModel):
     muted: bool = False  # no alerts but severe ones
     blocked: bool = False  # the chat blocked the bot: nothing is sent until it subscribes again
     person_id: str = ""  # "" for someone who subscribed without registering
+    withdrawn: bool = False  # its person withdrew consent: no alerts until they agree again
     created_at: datetime
 
 

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from core.channel import Platform
+from core.daily_report import DayFigures, Records
 from core.models import (
     Account,
     Ack,
@@ -36,12 +37,16 @@ from core.models import (
     Review,
     Staff,
     StaffChat,
+    StaffInvite,
     Subscriber,
     Tally,
     Vaccination,
     Visit,
     Worker,
 )
+from core.personal_data import PersonalRecords
+from core.retention import DataClass
+from core.schedule import Schedule
 
 
 class Clock(Protocol):
@@ -103,6 +108,10 @@ class People(Protocol):
         self, person_id: str, name: str, phone: str, area: str, consent: Consent
     ) -> None:
         """The resident completed a record staff created: their own details and consent."""
+        ...
+
+    async def set_consent(self, person_id: str, consent: Consent) -> None:
+        """Record the person's consent as it now stands (withdrawn, or given again)."""
         ...
 
     async def fill_address(self, person_id: str, address: str) -> None:
@@ -246,12 +255,30 @@ class AuditLog(Protocol):
         allowed: bool,
         target: str = "",
         details: dict[str, str] | None = None,
+        person: str = "",
+        purpose: str = "",
     ) -> AuditEntry:
-        """Add an entry chained to the previous one."""
+        """Add an entry chained to the previous one; `person` is whose data was touched."""
         ...
 
     async def latest(self, count: int) -> list[AuditEntry]:
         """The newest entries, newest first."""
+        ...
+
+    async def head(self) -> tuple[int, str]:
+        """The newest entry's (seq, hash), to publish so a rewrite shows."""
+        ...
+
+    async def for_person(self, person: str, since: datetime, limit: int) -> list[AuditEntry]:
+        """Entries about one person since `since`, newest first."""
+        ...
+
+    async def purpose_of(self, actor: str) -> str:
+        """The purpose `actor` gave within the hour; "" when none."""
+        ...
+
+    async def remember_purpose(self, actor: str, purpose: str) -> None:
+        """Keep the purpose `actor` just gave for the next hour."""
         ...
 
 
@@ -408,6 +435,10 @@ class Cases(Protocol):
         """Active cases in some areas (None: everywhere)."""
         ...
 
+    def of_area(self, area: str, batch: int = 500) -> AsyncIterator[list[Case]]:
+        """Every case of a commune, a batch at a time."""
+        ...
+
     async def ending_on(self, day: date) -> list[Case]:
         """Active cases whose last day is `day`."""
         ...
@@ -426,6 +457,27 @@ class Invites(Protocol):
 
     async def claim(self, invite_id: str, by: str, now: datetime) -> Invite | None:
         """Take an unexpired invite for `by` atomically; None when someone else has it."""
+        ...
+
+
+class StaffInvites(Protocol):
+    """Single-use invitations to a staff role."""
+
+    async def add(self, invite: StaffInvite) -> StaffInvite | None:
+        """Store an invite: the stored one (the same on a re-run), None when its code is taken."""
+        ...
+
+    async def find(
+        self, invite_id: str | None = None, code: str | None = None
+    ) -> StaffInvite | None:
+        """An invite by id or code."""
+        ...
+
+    async def claim(
+        self, invite_id: str, by: str, update: str, now: datetime
+    ) -> StaffInvite | None:
+        """Take an unused, unexpired invite for `by` atomically; None when it was used or
+        expired (the update that claimed it may claim it again: it is being run again)."""
         ...
 
 
@@ -467,6 +519,10 @@ class Declarations(Protocol):
 
     async def on_dates(self, case_ids: Iterable[str], days: Iterable[date]) -> list[Declaration]:
         """Declarations of some cases on some dates, oldest first."""
+        ...
+
+    async def of_case(self, case_id: str) -> list[Declaration]:
+        """Every declaration of a case, oldest first."""
         ...
 
     async def declared_cases(self, day: date, slot: str) -> set[str]:
@@ -530,6 +586,10 @@ class Erasure(Protocol):
 
     async def request(self, person_id: str, at: datetime) -> None:
         """Remember to erase the person once their active case has ended."""
+        ...
+
+    async def collect(self, person_id: str, accounts: Sequence[Account]) -> PersonalRecords | None:
+        """Everything stored about the person, for their export; None if they are unknown."""
         ...
 
     async def requested(self) -> list[str]:
@@ -784,6 +844,27 @@ class Alerts(Protocol):
         ...
 
 
+class ReportFigures(Protocol):
+    """What the daily report counts, gathered per commune."""
+
+    async def records(
+        self, areas: Sequence[str], day: date, schedule: Schedule, since: date
+    ) -> dict[str, Records]:
+        """Each commune's records for `day` and the days of its trend before it (their
+        declarations from `since` on)."""
+        ...
+
+    async def known_days(
+        self, areas: Sequence[str], first: date, last: date
+    ) -> dict[str, dict[date, DayFigures]]:
+        """The days from `first` to `last` already kept for each commune."""
+        ...
+
+    async def keep_days(self, area: str, days: dict[date, DayFigures]) -> None:
+        """Keep a commune's final days (a day kept before stays as it was)."""
+        ...
+
+
 class Subscribers(Protocol):
     """Who gets alerts for which areas."""
 
@@ -811,6 +892,10 @@ class Subscribers(Protocol):
         """The chat writes to us again: it gets alerts again."""
         ...
 
+    async def set_withdrawn(self, person_id: str, withdrawn: bool) -> None:
+        """Hold back (or resume) alerts to every chat of a person who withdrew consent."""
+        ...
+
     async def remove(self, platform: Platform, user_id: str) -> None:
         """Forget a chat's subscription."""
         ...
@@ -822,4 +907,20 @@ class Subscribers(Protocol):
     async def count_in_areas(self, areas: Sequence[str], severe: bool) -> dict[Platform, int]:
         """How many subscribers of any of `areas` each platform has (those who muted alerts
         count only for a severe one)."""
+        ...
+
+
+class Retention(Protocol):
+    """Deleting what is kept no longer, in bounded steps that remember where they stopped."""
+
+    async def pending(self, data: DataClass, before: datetime) -> int:
+        """How many items of `data` older than `before` would go (nothing changes)."""
+        ...
+
+    async def sweep(self, data: DataClass, before: datetime, limit: int) -> tuple[int, bool]:
+        """Delete about `limit` items of `data` older than `before`: (deleted, all done)."""
+        ...
+
+    async def record(self, day: date, counts: dict[DataClass, int]) -> None:
+        """Add a run's counts to the deletion log of `day` (counts only, no content)."""
         ...

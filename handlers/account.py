@@ -1,4 +1,5 @@
-"""A user's own data and settings: /me, /help, /language, /delete."""
+"""A user's own data and settings: /me, /help, /language, /delete (/mydata and consent
+withdrawal are in handlers/data_rights.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from core.dates import format_date
 from core.phone import display_phone
 from core.texts import edition, t, window_name
 from handlers.context import Context, Services
+from handlers.data_rights import withdrawal_line
 from handlers.flow import END, Flow, Step, ask_again, begin, enter
 from handlers.menu import show_menu
 from handlers.notices import to_accounts
@@ -58,6 +60,7 @@ async def show_me(ctx: Context) -> None:
         language=ctx.text(f"language.{ctx.lang}"),
         version=edition(person.consent.version),
         consent_at=ctx.local_time(person.consent.at),
+        withdrawn=withdrawal_line(ctx, person),
         case=await _quarantine_summary(ctx),
     )
 
@@ -159,7 +162,9 @@ async def take_delete(ctx: Context) -> str | None:
     if active is not None:
         # The quarantine order is the legal basis for keeping health data until it ends.
         await services.erasure.request(person_id, services.clock.now())
-        await services.audit.append(ctx.actor, "person.erasure_requested", True, target=person_id)
+        await services.audit.append(
+            ctx.actor, "person.erasure_requested", True, target=person_id, person=person_id
+        )
         await ctx.say("delete.after_case", end=format_date(active.end))
         await show_menu(ctx)
         return END
@@ -186,7 +191,9 @@ async def erase(services: Services, person_id: str, actor: str) -> dict[str, int
     accounts = await services.accounts.of_person(person_id)
     erased = await services.erasure.erase(person_id, accounts, services.clock.now())
     details = {kind: str(count) for kind, count in erased.items()}
-    await services.audit.append(actor, "person.erase", True, target=person_id, details=details)
+    await services.audit.append(
+        actor, "person.erase", True, target=person_id, details=details, person=person_id
+    )
     return erased
 
 

@@ -8,7 +8,7 @@ from core.channel import Button, Platform
 from core.models import Alert, AlertState, ChatRef, Staff
 from core.texts import t
 from handlers.context import Context, Services
-from handlers.notices import queue, to_staff
+from handlers.notices import chats_covering, queue, to_chats, to_staff
 from handlers.registry import REGISTRY
 from handlers.rights import may_all
 from handlers.staff import authorize
@@ -34,13 +34,13 @@ def approvers(alert: Alert, staff: list[Staff]) -> list[Staff]:
 
 
 async def ask_approval(services: Services, alert: Alert) -> int:
-    """Ask the officers who may confirm a pending alert; returns how many were asked."""
+    """Ask the officers who may confirm a pending alert, and the staff group chats bound to
+    its areas; returns how many officers were asked."""
     counts = await services.subscribers.count_in_areas(alert.areas, alert.severe)
     asked = approvers(alert, await services.staff.all())
     count = sum(counts.values())
 
-    def text(member: Staff) -> str:
-        lang = member.language
+    def text(platform: Platform, lang: str) -> str:
         key = "alert.ask_cap" if alert.source == "cap" else "alert.ask_second"
         request = t(
             lang,
@@ -52,21 +52,28 @@ async def ask_approval(services: Services, alert: Alert) -> int:
             count=count,
             preview=preview(services, alert, lang),
         )
-        if member.platform is Platform.TELEGRAM:
+        if platform is Platform.TELEGRAM:
             return request
         # Zalo shows buttons as numbers tied to a conversation: there officers type commands.
         return f"{request}\n\n{t(lang, 'alert.approve_typed', number=alert.number)}"
 
-    def buttons(member: Staff) -> list[list[Button]]:
-        if member.platform is not Platform.TELEGRAM:
+    def buttons(platform: Platform, lang: str) -> list[list[Button]]:
+        if platform is not Platform.TELEGRAM:
             return []
-        lang = member.language
         return [
             [Button(t(lang, "alert.approve"), f"{APPROVE}{alert.id}")],
             [Button(t(lang, "alert.decline"), f"{DECLINE}{alert.id}")],
         ]
 
-    await queue(services, to_staff(f"alert-approval:{alert.id}", asked, text, buttons))
+    key = f"alert-approval:{alert.id}"
+    messages = to_staff(
+        key,
+        asked,
+        lambda m: text(m.platform, m.language),
+        lambda m: buttons(m.platform, m.language),
+    )
+    chats = await chats_covering(services, alert.areas)
+    await queue(services, [*messages, *to_chats(key, chats, text, buttons)])
     return len(asked)
 
 

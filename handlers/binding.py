@@ -73,7 +73,7 @@ async def bind_invite(ctx: Context, invite: Invite) -> None:
         await _adopt(ctx, case)
     person = await services.people.get(account.person_id)
     assert person is not None
-    await services.audit.append(ctx.actor, "case.bind", True, target=case.id)
+    await services.audit.append(ctx.actor, "case.bind", True, target=case.id, person=case.person_id)
     await ctx.send(welcome_text(ctx.lang, services, case, person))
     await show_menu(ctx)
 

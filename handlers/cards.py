@@ -45,7 +45,7 @@ async def card_command(ctx: Context) -> None:
             created_at=services.clock.now(),
         )
     )
-    await services.audit.append(ctx.actor, "card.issue", True, target=person.id)
+    await services.audit.append(ctx.actor, "card.issue", True, target=person.id, person=person.id)
     item = CardItem(
         person.name, services.areas.name(person.area), card.code, card_qr(services.keys, card)
     )

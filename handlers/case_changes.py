@@ -87,7 +87,9 @@ async def record_test(ctx: Context) -> None:
         at=ctx.services.clock.now(),
     )
     await ctx.services.cases.add_test(case.id, test)
-    await ctx.services.audit.append(ctx.actor, "case.test", True, target=case.id)
+    await ctx.services.audit.append(
+        ctx.actor, "case.test", True, target=case.id, person=case.person_id
+    )
     await ctx.say(
         "case.test_saved",
         number=case.number,
@@ -138,7 +140,7 @@ async def take_end(ctx: Context) -> str | None:
     if ctx.choice == "end:no":
         await ctx.say("case.kept", number=case.number)
         return END
-    if await authorize(ctx, "case.update", case.area) is None:
+    if await authorize(ctx, "case.update", case.area, case.id, case.person_id) is None:
         return END
     reason = str(ctx.conversation.data["reason"])
     if await ctx.services.cases.end(case.id, reason, ctx.services.clock.now()) is None:
@@ -146,7 +148,12 @@ async def take_end(ctx: Context) -> str | None:
         return END
     await tell_resident(ctx.services, case, f"ended:{case.id}", "quarantine.ended", reason=reason)
     await ctx.services.audit.append(
-        ctx.actor, "case.end", True, target=case.id, details={"reason": reason}
+        ctx.actor,
+        "case.end",
+        True,
+        target=case.id,
+        details={"reason": reason},
+        person=case.person_id,
     )
     await ctx.say("case.ended", number=case.number)
     return END

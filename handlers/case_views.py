@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 
 from core.channel import Action
 from core.dates import format_date
-from core.models import Case, Declaration, LabTest, Person
+from core.matching import fold
+from core.models import Case, Declaration, LabTest, Person, Staff
 from core.phone import display_phone
 from core.schedule import Window, was_due
 from core.texts import window_name
 from handlers.context import Context
 from handlers.registry import REGISTRY
-from handlers.rights import scope
+from handlers.rights import may, scope
 from handlers.staff import authorize, authorize_case
 
 TABLE_DAYS = 3
@@ -59,20 +60,48 @@ def _slot_marks(ctx: Context, case: Case, declarations: list[Declaration]) -> st
     )
 
 
+async def list_reader(ctx: Context) -> Staff | None:
+    """The gate of the case lists: officers read them in full (`case.view`), a hamlet's team
+    (`case.list`) only its hamlet's cases, without phone numbers or health details."""
+    staff = await ctx.staff_member()
+    reads_all = staff is None or may(staff, "case.view")
+    return await authorize(ctx, "case.view" if reads_all else "case.list")
+
+
+async def listed_cases(
+    ctx: Context, staff: Staff, cases: list[Case]
+) -> tuple[list[Case], dict[str, Person]]:
+    """The cases a staff member may see in a list, with their people: all of their areas',
+    or for a hamlet's team those whose address names the hamlet."""
+    people = await ctx.services.people.many(c.person_id for c in cases)
+    if may(staff, "case.view"):
+        return cases, people
+    hamlet = fold(staff.hamlet)
+
+    def in_hamlet(case: Case) -> bool:
+        person = people.get(case.person_id)
+        return person is not None and hamlet in fold(person.address)
+
+    return [c for c in cases if in_hamlet(c)], people
+
+
 @REGISTRY.command("cases", staff=True)
 async def list_cases(ctx: Context) -> None:
     """/cases: active cases in scope with today's status per window."""
-    staff = await authorize(ctx, "case.view")
+    staff = await list_reader(ctx)
     if staff is None:
         return
-    cases = await ctx.services.cases.active(scope(staff))
+    cases, people = await listed_cases(ctx, staff, await ctx.services.cases.active(scope(staff)))
     if not cases:
         await ctx.say("case.list_empty")
         return
     today = ctx.services.today()
     declarations = await ctx.services.declarations.on_dates([c.id for c in cases], [today])
-    people = await ctx.services.people.many(c.person_id for c in cases)
-    paged = {d.case_id for d in await ctx.services.declarations.waiting_ack(scope(staff))}
+    paged = (
+        {d.case_id for d in await ctx.services.declarations.waiting_ack(scope(staff))}
+        if may(staff, "page.ack")
+        else set()
+    )
     lines = [ctx.text("case.list_title", count=len(cases), date=format_date(today))] + [
         ctx.text(
             "case.list_line",
@@ -215,23 +244,23 @@ def _by_proxy(ctx: Context, declaration: Declaration, proxies: dict[str, Person]
 @REGISTRY.command("missed", staff=True)
 async def list_missed(ctx: Context) -> None:
     """/missed [slot]: who has not declared for the latest closed window (or a given one today)."""
-    staff = await authorize(ctx, "case.view")
+    staff = await list_reader(ctx)
     if staff is None:
         return
     window = await _closed_window(ctx)
     if window is None:
         return
-    missed = await missed_cases(ctx, window, scope(staff))
+    missed, people = await listed_cases(ctx, staff, await missed_cases(ctx, window, scope(staff)))
     day = format_date(window.local_date)
     if not missed:
         await ctx.say("missed.none", slot=window_name(ctx.lang, window.slot), date=day)
         return
-    people = await ctx.services.people.many(c.person_id for c in missed)
     slot = window_name(ctx.lang, window.slot)
     lines = [ctx.text("missed.title", slot=slot, date=day, count=len(missed))]
+    line = "missed.line" if may(staff, "case.view") else "missed.line_no_phone"
     for case in missed:
         name, phone = name_and_phone(ctx, people.get(case.person_id))
-        lines.append(ctx.text("missed.line", number=case.number, name=name, phone=phone))
+        lines.append(ctx.text(line, number=case.number, name=name, phone=phone))
     await ctx.send("\n".join(lines))
 
 

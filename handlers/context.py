@@ -37,8 +37,10 @@ from core.ports import (
     Outbox,
     People,
     PhotoStore,
+    ReportFigures,
     StaffChats,
     StaffDirectory,
+    StaffInvites,
     Subscribers,
     Visits,
     Workers,
@@ -70,6 +72,8 @@ class Policy:
     visits: VisitRules = field(default_factory=VisitRules)
     poster_base_url: str = ""  # PUBLIC_BASE_URL: posters' QR codes open our landing page
     alerts: AlertRules = field(default_factory=AlertRules)
+    audit_ask_purpose: bool = False  # officers say why before opening personal data
+    audit_show_names: bool = False  # residents see the names of staff who viewed their data
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Services:
     attempts: Attempts
     cases: Cases
     invites: Invites
+    staff_invites: StaffInvites
     declarations: Declarations
     erasure: Erasure
     outbox: Outbox
@@ -98,6 +103,7 @@ class Services:
     cards: Cards
     alerts: Alerts
     subscribers: Subscribers
+    figures: ReportFigures
     areas: AreaCatalog
     clock: Clock
     policy: Policy

@@ -260,9 +260,10 @@ async def open_case(
     days: tuple[date, date],
     staff_chat: ChatRef,
     home: Home | None = None,
+    traced: bool = False,
 ) -> Case | None:
     """Store a new active case for `person` from the first to the last of `days`, audited;
-    None when the person has an active case already."""
+    None when the person has an active case already. `traced`: an F1 found by a trace."""
     services = ctx.services
     case = Case(
         id=ctx.new_id(f"case|{person.id}"),
@@ -275,6 +276,7 @@ async def open_case(
         created_at=services.clock.now(),
         staff_chat=staff_chat,
         home=home,
+        traced=traced,
     )
     stored = await services.cases.add(case)
     if stored is None:
@@ -285,6 +287,7 @@ async def open_case(
         True,
         target=stored.id,
         details={"number": str(stored.number), "area": stored.area},
+        person=stored.person_id,
     )
     return stored
 

@@ -73,8 +73,9 @@ async def ask_again(ctx: Context) -> None:
 async def resume(ctx: Context, flow: Flow) -> None:
     """Feed the update to the current step and move on as it says."""
     following = await flow.steps[ctx.conversation.step].take(ctx)
-    if following == END and ctx.conversation.flow == flow.name:  # not handed to another flow
-        finish(ctx)
+    if following == END:
+        if ctx.conversation.flow == flow.name:  # not handed to another flow
+            finish(ctx)
     elif following is not None:
         await enter(ctx, flow, following)
 

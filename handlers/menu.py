@@ -10,22 +10,25 @@ from handlers.rights import may
 
 # Each staff menu item, with the right it needs: staff see only what they may do.
 STAFF_ITEMS = {
-    "cases": "case.view",
-    "missed": "case.view",
+    "cases": "case.list",
+    "missed": "case.list",
     "enroll": "case.enroll",
     "review": "review.decide",
     "ack": "page.ack",
     "places": "place.manage",
     "alert": "alert.send",
-    "staff": "staff.info",
+    "staff": "staff.manage",
+    "whoami": "staff.info",
     "reports": "report.handle",
+    "report": "figures.read",
+    "export": "export.run",
 }
 
 
 async def show_menu(ctx: Context, lead: str = "") -> None:
     """Offer the main menu, after `lead` in the same message; people in quarantine see the
     declaration items first, staff their own items after the resident ones."""
-    items = ["me", "phananh", "thongbao", "language", "help"]
+    items = ["me", "mydata", "aixem", "phananh", "thongbao", "language", "help"]
     buttons = [[Button(ctx.text(f"menu.{item}"), f"menu:{item}")] for item in items]
     if await ctx.cases_to_declare():
         buttons = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from core.channel import Button, Platform
 from core.dates import format_date, format_moment
@@ -16,6 +16,7 @@ from core.models import (
     Person,
     Priority,
     Staff,
+    StaffChat,
 )
 from core.phone import display_phone
 from core.texts import decimal, t
@@ -90,6 +91,39 @@ def to_staff(
         )
         for member in members
     ]
+
+
+ChatText = Callable[[Platform, str], str]  # a text for a chat on this platform, in this language
+
+
+def to_chats(
+    key: str,
+    chats: Iterable[StaffChat],
+    text: ChatText,
+    buttons: Callable[[Platform, str], list[list[Button]]] = lambda _, __: [],
+    priority: Priority = Priority.EMERGENCY,
+) -> list[OutgoingMessage]:
+    """One message per bound staff group chat, each once (texts in the groups' language)."""
+    unique = dict.fromkeys((c.chat.platform, c.chat.chat_id) for c in chats)
+    return [
+        OutgoingMessage(
+            key=f"{key}/{platform.value}:{chat_id}",
+            platform=platform,
+            chat_id=chat_id,
+            text=text(platform, STAFF_LANGUAGE),
+            buttons=buttons(platform, STAFF_LANGUAGE),
+            priority=priority,
+        )
+        for platform, chat_id in unique
+    ]
+
+
+async def chats_covering(services: Services, areas: Sequence[str]) -> list[StaffChat]:
+    """The staff group chats bound to every one of `areas`, or to the whole district."""
+    if not areas:
+        return [chat for chat in await services.staff_chats.all() if not chat.areas]
+    bound = await services.staff_chats.for_area(areas[0])
+    return [chat for chat in bound if not chat.areas or set(areas) <= set(chat.areas)]
 
 
 async def queue(services: Services, messages: list[OutgoingMessage]) -> None:

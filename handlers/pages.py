@@ -21,12 +21,13 @@ async def acknowledge(ctx: Context) -> None:
     declaration = await ctx.services.declarations.by_receipt(receipt)
     area = declaration.area if declaration else None
     subject = declaration.id if declaration else ""
-    if await authorize(ctx, "page.ack", area, subject=subject) is None:
+    case = await ctx.services.cases.get(declaration.case_id) if declaration else None
+    person = case.person_id if case else ""
+    if await authorize(ctx, "page.ack", area, subject, person) is None:
         return
     if declaration is None:
         await ctx.say("page.not_found", receipt=receipt)
         return
-    case = await ctx.services.cases.get(declaration.case_id)
     ack = Ack(by=ctx.actor, at=ctx.services.clock.now(), name=ctx.incoming.display_name)
     if not await ctx.services.declarations.acknowledge(declaration.id, ack):
         await ctx.say("page.already", receipt=receipt)

@@ -44,7 +44,9 @@ async def bind_proxy(ctx: Context, case: Case) -> None:
     assert ctx.account is not None  # onboarding runs first for new users
     services = ctx.services
     await services.cases.add_proxy(case.id, ctx.account.person_id)
-    await services.audit.append(ctx.actor, "case.proxy", True, target=case.id)
+    await services.audit.append(
+        ctx.actor, "case.proxy", True, target=case.id, person=case.person_id
+    )
     person = await services.people.get(case.person_id)
     name = person.name if person else ctx.text("case.person_erased")
     await ctx.say("proxy.bound", name=name, number=case.number)

@@ -165,7 +165,10 @@ async def _ticket(ctx: Context, number: int) -> FieldReport | None:
 async def _gated(ctx: Context, report: FieldReport | None, number: int) -> FieldReport | None:
     """The report if this staff member may handle it (the gate, audited); else None."""
     found = (report.area, report.id) if report else None
-    allowed = await authorize_found(ctx, "report.handle", found, "reports.not_found", number=number)
+    person = report.person_id if report else ""
+    allowed = await authorize_found(
+        ctx, "report.handle", found, "reports.not_found", person=person, number=number
+    )
     return report if allowed else None
 
 

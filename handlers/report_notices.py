@@ -6,18 +6,27 @@ them all; a key names its occasion too, so a re-run enqueues nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
 from core.areas import in_sentence
 from core.channel import Button, Platform
 from core.dates import format_moment
-from core.models import REPORT_NOTICE_PREFIX, FieldReport, OutgoingMessage, Priority, Role, Staff
+from core.models import (
+    REPORT_NOTICE_PREFIX,
+    FieldReport,
+    OutgoingMessage,
+    Priority,
+    Role,
+    Staff,
+    StaffChat,
+)
+from core.personal_data import withdrawn
 from core.phone import display_phone
 from core.texts import t
 from handlers.context import Services
-from handlers.notices import queue, to_staff
+from handlers.notices import ChatText, chats_covering, queue, to_chats, to_staff
 from handlers.rights import may
 
 ACTION = "rpt:"  # report buttons: "rpt:<verb>:<number>"
@@ -117,45 +126,62 @@ async def tell_staff(
     occasion: str,
     text: Callable[[str], str],
     with_photos: bool = False,
+    chats: Sequence[StaffChat] = (),
 ) -> None:
-    """A message about an open report to each member, with the report's buttons on
-    Telegram (on Zalo, which has no buttons on such messages, how to open the ticket)."""
+    """A message about an open report to each member and bound group chat, with the
+    report's buttons on Telegram (on Zalo, which has no buttons on such messages, how to
+    open the ticket)."""
 
-    def body(member: Staff) -> str:
-        if member.platform is Platform.TELEGRAM:
-            return text(member.language)
-        hint = t(member.language, "reports.how_to_act", number=report.number)
-        return f"{text(member.language)}\n{hint}"
+    def body(platform: Platform, lang: str) -> str:
+        if platform is Platform.TELEGRAM:
+            return text(lang)
+        return f"{text(lang)}\n{t(lang, 'reports.how_to_act', number=report.number)}"
 
-    def buttons(member: Staff) -> list[list[Button]]:
-        if member.platform is not Platform.TELEGRAM:
-            return []
-        return staff_buttons(member.language, report.number)
+    def buttons(platform: Platform, lang: str) -> list[list[Button]]:
+        return staff_buttons(lang, report.number) if platform is Platform.TELEGRAM else []
 
     key = report_key(report.id, occasion)
-    messages = to_staff(key, members, body, buttons, Priority.NORMAL)
+    messages = _to_all(key, members, chats, body, buttons)
     if with_photos:
-        messages += _photos(report, key, members)
+        messages += _photos(report, key, members, chats)
     await queue(services, messages)
 
 
-def _photos(report: FieldReport, key: str, members: list[Staff]) -> list[OutgoingMessage]:
-    """The report's photos to each member, one message each after the notice."""
+def _to_all(
+    key: str,
+    members: list[Staff],
+    chats: Sequence[StaffChat],
+    text: ChatText,
+    buttons: Callable[[Platform, str], list[list[Button]]] = lambda _, __: [],
+) -> list[OutgoingMessage]:
+    """The same message to members' private chats and to bound group chats."""
+    return [
+        *to_staff(
+            key,
+            members,
+            lambda m: text(m.platform, m.language),
+            lambda m: buttons(m.platform, m.language),
+            Priority.NORMAL,
+        ),
+        *to_chats(key, chats, text, buttons, Priority.NORMAL),
+    ]
+
+
+def _photos(
+    report: FieldReport, key: str, members: list[Staff], chats: Sequence[StaffChat]
+) -> list[OutgoingMessage]:
+    """The report's photos to each member and chat, one message each after the notice."""
     return [
         message.model_copy(update={"photo_id": photo_id})
         for index, photo_id in enumerate(report.photos, 1)
-        for message in to_staff(
-            f"{key}/photo{index}",
-            members,
-            partial(_caption, report=report, index=index),
-            priority=Priority.NORMAL,
+        for message in _to_all(
+            f"{key}/photo{index}", members, chats, partial(_caption, report=report, index=index)
         )
     ]
 
 
-def _caption(member: Staff, report: FieldReport, index: int) -> str:
+def _caption(platform: Platform, lang: str, report: FieldReport, index: int) -> str:
     count = len(report.photos)
-    lang = member.language
     return t(lang, "reports.photo_caption", index=index, count=count, number=report.number)
 
 
@@ -169,6 +195,7 @@ async def tell_commune(services: Services, report: FieldReport) -> None:
         "notice",
         lambda lang: notice_text(lang, services, report),
         with_photos=True,
+        chats=await chats_covering(services, [report.area]),
     )
 
 
@@ -187,7 +214,10 @@ async def escalate(services: Services, report: FieldReport, after: timedelta) ->
         )
 
     admins = await district_admins(services)
-    await tell_staff(services, report, admins, "escalation", text, with_photos=True)
+    district_chats = await chats_covering(services, [])
+    await tell_staff(
+        services, report, admins, "escalation", text, with_photos=True, chats=district_chats
+    )
 
 
 async def tell_citizen(
@@ -198,7 +228,10 @@ async def tell_citizen(
     answerable: bool = False,
     **values: object,
 ) -> None:
-    """News about their report to the citizen; with `answerable`, how to answer back."""
+    """News about their report to the citizen (unless they withdrew their consent since);
+    with `answerable`, how to answer back."""
+    if report.person_id and withdrawn(await services.people.get(report.person_id)):
+        return
     voice, number = report.voice, report.number
     text = t(voice, key, number=number, **values)
     buttons: list[list[Button]] = []

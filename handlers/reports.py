@@ -13,6 +13,7 @@ from core.areas import in_sentence
 from core.channel import Button, Kind, Platform
 from core.models import FieldReport, Person, ReportCategory, report_photo_owner
 from handlers.context import Context
+from handlers.data_rights import held_back
 from handlers.flow import END, Flow, Step, begin, commune_step, yes_no_step
 from handlers.limits import HOUR
 from handlers.location import SKIP, ask_shared_location
@@ -31,8 +32,8 @@ SEND, DISCARD = "rsend:yes", "rsend:no"
 
 @REGISTRY.command("phananh", "feedback")
 async def start_report(ctx: Context) -> None:
-    """/phananh: report something to the commune's staff."""
-    if await _too_many(ctx):
+    """/phananh: report something to the commune's staff (not after withdrawing consent)."""
+    if await held_back(ctx) or await _too_many(ctx):
         return
     await begin(ctx, FIELD_REPORT, data={"report": ctx.new_id("report")})
 

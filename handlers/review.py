@@ -48,10 +48,12 @@ async def ask_review(ctx: Context) -> None:
         finish(ctx)
         return
     item, left = found
-    if await authorize(ctx, "review.decide", item.area, subject=item.id) is None:
-        finish(ctx)
-        return
     case = await ctx.services.cases.get(item.case_id)
+    person_id = case.person_id if case else ""
+    if await authorize(ctx, "review.decide", item.area, item.id, person_id) is None:
+        if ctx.conversation.flow == REVIEW.name:  # not when asked the purpose first
+            finish(ctx)
+        return
     person = await ctx.services.people.get(case.person_id) if case else None
     ctx.conversation.data["current"] = item.id
     await show_photo(ctx, case.reference_selfie if case else None, ctx.text("review.reference"))
@@ -89,11 +91,15 @@ async def take_review(ctx: Context) -> str | None:
     declaration = await ctx.services.declarations.get(current)
     if declaration is None:
         return "item"
-    if await authorize(ctx, "review.decide", declaration.area, subject=current) is None:
+    case = await ctx.services.cases.get(declaration.case_id)
+    person_id = case.person_id if case else ""
+    if await authorize(ctx, "review.decide", declaration.area, current, person_id) is None:
         return END
     review = Review(decision=decision, by=ctx.actor, at=ctx.services.clock.now())
     if await ctx.services.declarations.decide(current, review):
-        await ctx.services.audit.append(ctx.actor, f"review.{decision}", True, target=current)
+        await ctx.services.audit.append(
+            ctx.actor, f"review.{decision}", True, target=current, person=person_id
+        )
         await _say_decided(ctx, declaration, decision)
     else:
         await _already_decided(ctx, current)

@@ -19,10 +19,12 @@ from core.checkpoints import (
     verify_checkpoint,
 )
 from core.models import Card, Checkpoint, Visit, VisitEnd
+from core.personal_data import withdrawn
 from core.qr import read_qr
 from core.tokens import CODE_PREFIX, InvalidToken
 from handlers.context import Context
 from handlers.daily_check import ask_daily_check
+from handlers.data_rights import held_back
 from handlers.flow import begin
 from handlers.menu import show_menu
 from handlers.onboarding import ONBOARDING
@@ -70,6 +72,9 @@ async def _card_at_gate(ctx: Context, card: Card) -> None:
     if gate is None or gate.retired:  # a resident (or staff away from a gate) sent a card
         await ctx.say("scan.card_not_gate")
         return
+    if withdrawn(await ctx.services.people.get(card.person_id)):
+        await ctx.say("withdraw.card_refused")
+        return
     await scan(ctx, gate, card.person_id)
 
 
@@ -116,9 +121,11 @@ async def checkpoint_of_token(ctx: Context, token: str) -> Checkpoint | None:
 
 
 async def scan_or_register(ctx: Context, checkpoint: Checkpoint) -> None:
-    """Record the scan, or register the user first and record it then."""
+    """Record the scan, or register the user first and record it then (not after they
+    withdrew their consent)."""
     if ctx.account is not None:
-        await scan(ctx, checkpoint)
+        if not await held_back(ctx):
+            await scan(ctx, checkpoint)
         return
     await ctx.say("scan.register_first", place=await place_name(ctx, checkpoint))
     await begin(ctx, ONBOARDING, data={"then": f"{SCAN}:{checkpoint.id}"})

@@ -2,47 +2,60 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from core.areas import in_sentence
 from core.models import AuditEntry, Case, Role, Staff
-from core.texts import DEFAULT_LANGUAGE, LANGUAGES, catalog
+from handlers.audit_views import account_label, deed, stated_purpose
 from handlers.context import Context
 from handlers.limits import audit_throttled
 from handlers.menu import staff_buttons
 from handlers.registry import REGISTRY
-from handlers.rights import may
+from handlers.rights import covers_district, may
 
 AUDIT_PAGE = 10
 
 
 async def authorize(
-    ctx: Context, permission: str, area: str | None = None, subject: str = ""
+    ctx: Context,
+    permission: str,
+    area: str | None = None,
+    subject: str = "",
+    person: str = "",
 ) -> Staff | None:
     """The gate: check role and scope, audit the attempt, refuse politely when not allowed.
 
     `subject` names what is being looked at or changed (a case, a declaration) in the audit
-    trail; without it the area is recorded.
+    trail, without it the area is recorded; `person` is whose data it is. None also when
+    the officer is first asked their purpose (the command runs again once they answer).
     """
-    staff, allowed = await _audited_check(ctx, permission, area, subject)
-    if not allowed:
+    staff, allowed, asked = await _audited_check(ctx, permission, area, subject, person)
+    if not allowed and not asked:
         await ctx.say("staff.denied")
-        return None
-    return staff
+    return staff if allowed else None
 
 
 async def _audited_check(
-    ctx: Context, permission: str, area: str | None, subject: str
-) -> tuple[Staff | None, bool]:
-    """The staff member and whether they may; the attempt is audited (strangers throttled)."""
+    ctx: Context,
+    permission: str,
+    area: str | None,
+    subject: str,
+    person: str,
+    ask: bool = True,
+) -> tuple[Staff | None, bool, bool]:
+    """The staff member, whether they may, and whether they were asked their purpose first
+    (then nothing is recorded yet); the attempt is audited (strangers throttled)."""
     staff = await ctx.staff_member()
     allowed = may(staff, permission, area)
+    purpose = await stated_purpose(ctx, permission) if allowed and ask else ""
+    if purpose is None:
+        return staff, False, True
     target = subject or area or ""
     if staff is None:  # a stranger: repeated tries must not flood the audit trail
         await audit_throttled(ctx, permission, target)
     else:
-        await ctx.services.audit.append(ctx.actor, permission, allowed, target=target)
-    return staff, allowed
+        await ctx.services.audit.append(
+            ctx.actor, permission, allowed, target=target, person=person, purpose=purpose
+        )
+    return staff, allowed, False
 
 
 async def authorize_case(ctx: Context, permission: str, number: str) -> Case | None:
@@ -53,19 +66,32 @@ async def authorize_case(ctx: Context, permission: str, number: str) -> Case | N
     """
     case = await ctx.services.cases.by_number(int(number)) if number.isdigit() else None
     found = (case.area, case.id) if case else None
-    allowed = await authorize_found(ctx, permission, found, "case.not_found", number=number)
+    person = case.person_id if case else ""
+    allowed = await authorize_found(
+        ctx, permission, found, "case.not_found", person=person, number=number
+    )
     return case if allowed else None
 
 
 async def authorize_found(
-    ctx: Context, permission: str, found: tuple[str, str] | None, missing: str, **values: object
+    ctx: Context,
+    permission: str,
+    found: tuple[str, str] | None,
+    missing: str,
+    person: str = "",
+    **values: object,
 ) -> bool:
-    """Whether the staff member may act on a record found by number, as (area, id); None
-    for no such record. Out of their areas it is `missing` to them, as a missing record is."""
+    """Whether the staff member may act on a record found by number, as (area, id) and whose
+    data it is (`person`); None for no such record. Out of their areas it is `missing` to
+    them, as a missing record is."""
     area, subject = found or (None, "")
-    staff, allowed = await _audited_check(ctx, permission, area, subject)
+    staff, allowed, asked = await _audited_check(
+        ctx, permission, area, subject, person, ask=found is not None
+    )
     if found is not None and allowed:
         return True
+    if asked:
+        return False
     if may(staff, permission):  # the right, but no such record within their areas
         await ctx.send(ctx.text(missing, **values))
     else:
@@ -73,9 +99,9 @@ async def authorize_found(
     return False
 
 
-@REGISTRY.command("staff", staff=True)
+@REGISTRY.command("whoami", "toila", staff=True)
 async def staff_info(ctx: Context) -> None:
-    """/staff: my role, scope and commands."""
+    """/whoami: my role, scope and commands."""
     staff = await authorize(ctx, "staff.info")
     if staff is not None:
         await describe_role(ctx, staff)
@@ -83,14 +109,23 @@ async def staff_info(ctx: Context) -> None:
 
 async def describe_role(ctx: Context, staff: Staff) -> None:
     """The staff member's role, scope and command list (no personal data)."""
-    scope = (
-        ctx.text("staff.all_areas")
-        if staff.role is Role.DISTRICT_ADMIN
-        else ", ".join(ctx.services.areas.name(code) for code in staff.areas)
-    )
     buttons = staff_buttons(ctx, staff) if ctx.incoming.private else []
     role = ctx.text(f"roles.{staff.role.value}")
-    await ctx.say("help.staff", buttons, role=role, scope=scope)
+    await ctx.say("help.staff", buttons, role=role, scope=await scope_text(ctx, staff))
+
+
+async def scope_text(ctx: Context, staff: Staff) -> str:
+    """What a staff member covers, in words: the district, their organisations, their
+    communes (and a team member's hamlet)."""
+    if covers_district(staff):
+        return ctx.text("staff.all_areas")
+    if staff.role is Role.ORG_MANAGER:
+        orgs = [await ctx.org(org_id) for org_id in staff.orgs]
+        return ", ".join(org.name for org in orgs if org is not None)
+    areas = ", ".join(ctx.services.areas.name(code) for code in staff.areas)
+    if staff.hamlet:
+        return ctx.text("staff_invite.hamlet_scope", area=areas, hamlet=staff.hamlet)
+    return areas
 
 
 @REGISTRY.command("audit", staff=True)
@@ -109,20 +144,12 @@ async def audit_log(ctx: Context) -> None:
 
 async def _audit_line(ctx: Context, entry: AuditEntry, members: dict[str, Staff]) -> str:
     """One entry as a sentence: when, who, and what they did (or were refused)."""
-    resolve = AUDIT_TARGETS.get(entry.action.partition(".")[0])
-    target = await resolve(ctx, entry.target) if resolve and entry.target else ""
     return ctx.text(
         "staff.audit_line" if entry.allowed else "staff.audit_line_denied",
         at=entry.at.astimezone(ctx.services.timezone).strftime("%H:%M %d/%m"),
         actor=await _actor(ctx, entry.actor, members),
-        action=_deed(ctx, entry.action, target),
+        action=await deed(ctx, entry),
     )
-
-
-def _account_label(actor: str) -> str:
-    """ "telegram:200002" → "Telegram 200002"."""
-    kind, _, user_id = actor.partition(":")
-    return f"{kind.capitalize()} {user_id}"
 
 
 async def _actor(ctx: Context, actor: str, members: dict[str, Staff]) -> str:
@@ -132,12 +159,12 @@ async def _actor(ctx: Context, actor: str, members: dict[str, Staff]) -> str:
         return ctx.text(f"audit.actor_{kind}", user=user)
     member = members.get(actor)
     if member is None:
-        return ctx.text("audit.actor_account", account=_account_label(actor))
+        return ctx.text("audit.actor_account", account=account_label(actor))
     areas = ", ".join(in_sentence(ctx.services.areas.name(code)) for code in member.areas)
     values = {
         "role": ctx.text(f"roles.{member.role.value}"),
         "areas": areas or ctx.text("staff.all_areas"),
-        "account": _account_label(actor),
+        "account": account_label(actor),
     }
     name = await _person_name(ctx, member)
     if name:
@@ -150,47 +177,3 @@ async def _person_name(ctx: Context, member: Staff) -> str:
     account = await ctx.services.accounts.get(member.platform, member.user_id)
     person = await ctx.services.people.get(account.person_id) if account else None
     return person.name if person else ""
-
-
-def _deed(ctx: Context, action: str, target: str) -> str:
-    """What was done, from the catalog; an action it does not know yet is shown as recorded."""
-    texts = catalog(ctx.lang if ctx.lang in LANGUAGES else DEFAULT_LANGUAGE)
-    key = "audit." + action.replace(".", "_")
-    if not target and f"{key}_all" in texts:
-        key += "_all"
-    return ctx.text(key, target=target) if key in texts else f"{action} {target}".strip()
-
-
-async def _case_target(ctx: Context, target: str) -> str:
-    case = await ctx.services.cases.get(target)
-    if case is not None:
-        return ctx.text("audit.target_case", number=case.number)
-    area = ctx.services.areas.get(target)
-    return ctx.text("audit.target_case_in_area", area=in_sentence(area.name)) if area else ""
-
-
-async def _declaration_target(ctx: Context, target: str) -> str:
-    declaration = await ctx.services.declarations.get(target)
-    if declaration is None:
-        return ""
-    case = await ctx.services.cases.get(declaration.case_id)
-    number = case.number if case else "?"
-    return ctx.text("audit.target_declaration", receipt=declaration.receipt, number=number)
-
-
-async def _account_target(ctx: Context, target: str) -> str:
-    return ctx.text("audit.target_account", account=_account_label(target))
-
-
-async def _code_target(ctx: Context, target: str) -> str:
-    return ctx.text("audit.target_code", code=target)
-
-
-# What an entry's target names depends on its kind of action; the others name nobody to show.
-AUDIT_TARGETS: dict[str, Callable[[Context, str], Awaitable[str]]] = {
-    "case": _case_target,
-    "review": _declaration_target,
-    "page": _declaration_target,
-    "staff": _account_target,
-    "code": _code_target,
-}

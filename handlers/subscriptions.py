@@ -7,6 +7,7 @@ from core.areas import Area, in_sentence
 from core.channel import Button, Kind
 from core.models import Subscriber
 from handlers.context import Context
+from handlers.data_rights import held_back
 from handlers.flow import AREA, END, Flow, Step, begin, commune_buttons, finish
 from handlers.menu import show_menu
 from handlers.registry import REGISTRY
@@ -47,7 +48,9 @@ def _followed(subscriber: Subscriber | None) -> list[str]:
 @REGISTRY.command(COMMAND, "subscribe")
 async def open_subscriptions(ctx: Context) -> None:
     """/thongbao: what this chat gets alerts for, to change; someone who is neither registered
-    nor subscribed picks a commune straight away."""
+    nor subscribed picks a commune straight away. Who withdrew consent gets no alerts."""
+    if await held_back(ctx):
+        return
     known = ctx.account is not None or await _subscription(ctx) is not None
     await begin(ctx, SUBSCRIPTIONS, step="overview" if known else "add")
 
@@ -72,6 +75,8 @@ async def stop(ctx: Context) -> None:
 @REGISTRY.payload(f"{LINK_KIND}_")
 async def subscribe_by_link(ctx: Context, code: str) -> None:
     """`/start tb_<code>`: subscribe to that commune in a single tap."""
+    if await held_back(ctx):
+        return
     area = ctx.services.areas.find(code)
     if area is None:
         await ctx.say("subscriptions.link_unknown")

@@ -14,6 +14,7 @@ from core.channel import Button
 from core.dates import format_date
 from core.models import ChatRef, Person
 from core.phone import display_phone, leading_phone, normalize_phone
+from core.ports import AuditLog
 from core.trace_report import TraceReport, names_for
 from core.tracing import Trace, TraceRules, trace
 from handlers.context import Context
@@ -45,12 +46,27 @@ async def trace_command(ctx: Context) -> None:
     rules = TraceRules(longest=ctx.services.policy.visits.longest)
     services, now = ctx.services, ctx.services.clock.now()
     result = await trace(services.visits, services.checkpoints, person.id, days, now, rules, depth)
-    await services.audit.append(
-        ctx.actor, "trace.done", True, target=person.id, details={"f1": str(len(result.f1))}
-    )
+    await record_trace(services.audit, ctx.actor, result)
     await _report(ctx, result, days)
     if result.f1:
         await begin(ctx, TRACE, data={"f1": _pickable(ctx, result), "picked": []})
+
+
+async def record_trace(audit: AuditLog, actor: str, result: Trace) -> None:
+    """A finished trace in the audit trail: for the traced person, and for every contact
+    whose visits it read."""
+    await audit.append(
+        actor,
+        "trace.done",
+        True,
+        target=result.person_id,
+        details={"f1": str(len(result.f1))},
+        person=result.person_id,
+    )
+    for contact in (*result.f1, *result.f2):
+        await audit.append(
+            actor, "trace.contact", True, target=result.person_id, person=contact.person_id
+        )
 
 
 def _parse(arguments: str) -> tuple[str, int, int] | None:
@@ -85,7 +101,9 @@ async def _index_person(ctx: Context, typed: str) -> Person | None:
     staff = await ctx.staff_member()
     allowed = [(p, area) for p, area in candidates if may(staff, "trace.run", area)]
     subject = allowed[0][0].id if allowed else ""
-    await services.audit.append(ctx.actor, "trace.run", bool(allowed), target=subject)
+    await services.audit.append(
+        ctx.actor, "trace.run", bool(allowed), target=subject, person=subject
+    )
     if not allowed:
         shown = display_phone(phone) if (phone := normalize_phone(typed)) else typed
         await ctx.say("trace.not_found", typed=shown)
@@ -193,7 +211,9 @@ async def take_confirm(ctx: Context) -> str | None:
     enrolled, skipped = [], []
     for f1 in chosen:
         person = people.get(f1["person"])
-        if person is None or not await authorize(ctx, "case.enroll", person.area, person.id):
+        if person is None or not await authorize(
+            ctx, "case.enroll", person.area, person.id, person.id
+        ):
             continue
         case = await open_case(
             ctx,
@@ -201,6 +221,7 @@ async def take_confirm(ctx: Context) -> str | None:
             person.area,
             _quarantine(ctx, date.fromisoformat(f1["last"])),
             ChatRef(platform=ctx.incoming.platform, chat_id=ctx.incoming.chat_id),
+            traced=True,
         )
         if case is None:
             skipped.append(person.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from core.channel import Button
 from core.models import Person, Worker
+from core.personal_data import withdrawn
 from core.texts import t
 from handlers.context import Context, Services
 from handlers.notices import to_accounts
@@ -18,7 +19,10 @@ ACTION = "worker:"
 
 
 async def invite_worker(services: Services, worker: Worker, person: Person) -> bool:
-    """Ask the person (once per list entry) whether the list may be linked to them."""
+    """Ask the person (once per list entry) whether the list may be linked to them; not
+    someone who withdrew their consent."""
+    if withdrawn(person):
+        return False
     accounts = [a for a in await services.accounts.of_person(person.id) if a.phone_verified]
     org = await services.orgs.get(worker.org_id)
     if (
@@ -79,6 +83,8 @@ async def answer_invitation(ctx: Context) -> None:
         await services.people.add_records(
             person.id, linked.residence, linked.tests, linked.vaccinations
         )
-        await services.audit.append(ctx.actor, "worker.link", True, target=worker.id)
+        await services.audit.append(
+            ctx.actor, "worker.link", True, target=worker.id, person=person.id
+        )
     org = await services.orgs.get(worker.org_id)
     await ctx.say("workers.linked", org=org.name if org else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from core.dates import format_date, parse_date
 from core.models import LabTest, Person, Role, Vaccination
 from core.phone import display_phone, leading_phone
+from handlers.audit_views import stated_purpose
 from handlers.case_views import TEST_KINDS, TEST_RESULTS, lab_test_text
 from handlers.context import Context
 from handlers.registry import REGISTRY
@@ -27,6 +28,8 @@ async def worker_command(ctx: Context) -> None:
         await ctx.say("records.usage")
         return
     if await authorize(ctx, "place.manage") is None:
+        return
+    if await stated_purpose(ctx, "worker.view") is None:  # asked first; runs again after
         return
     person = await _reachable(ctx, phone)
     if person is None:
@@ -51,7 +54,9 @@ async def _reachable(ctx: Context, phone: str) -> Person | None:
     else:
         found = [person for person in people if may(staff, "place.manage", person.area)]
     subject = found[0].id if found else ""
-    await services.audit.append(ctx.actor, "worker.view", bool(found), target=subject)
+    await services.audit.append(
+        ctx.actor, "worker.view", bool(found), target=subject, person=subject
+    )
     return found[0] if found else None
 
 
@@ -99,7 +104,9 @@ async def _change(ctx: Context, person: Person, what: str, rest: list[str]) -> b
     else:
         return False
     await services.people.add_records(person.id, residence, tests, doses)
-    await services.audit.append(ctx.actor, "worker.update", True, target=person.id)
+    await services.audit.append(
+        ctx.actor, "worker.update", True, target=person.id, person=person.id
+    )
     updated = await services.people.get(person.id)
     await ctx.say("records.saved")
     if updated is not None:

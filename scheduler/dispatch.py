@@ -671,6 +671,8 @@ class Dispatcher:
             if earlier:  # Zalo cannot edit: its adapter sends the new text as a new message
                 await self._channel.edit_text(entry.chat_id, earlier, entry.text, buttons)
                 return earlier
+        if entry.document_id is not None:
+            return await self._send_document(entry)
         if entry.photo_id is None:
             return (await self._channel.send_text(entry.chat_id, entry.text, buttons)).message_id
         jpeg = await self._photos.get(entry.photo_id)
@@ -681,6 +683,17 @@ class Dispatcher:
         # Buttons hang on a text: the photo goes first, then the text that carries them.
         await self._channel.send_photo(entry.chat_id, jpeg)
         return (await self._channel.send_text(entry.chat_id, entry.text, buttons)).message_id
+
+    async def _send_document(self, entry: OutboxEntry) -> str:
+        """A file (a report's XLSX) with its text as the caption."""
+        assert entry.document_id is not None
+        data = await self._photos.get(entry.document_id)
+        if data is None:
+            raise MissingPhoto(f"document {entry.document_id} not found")
+        sent = await self._channel.send_document(
+            entry.chat_id, data, entry.document_name, entry.text
+        )
+        return sent.message_id
 
     def _throttled(self, entry: OutboxEntry, exc: RetryLater) -> OutboxEntry:
         """The outcome of a 429: the chat waits what the platform named, else all of it does."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime
 
 from pymongo import ReturnDocument
@@ -13,6 +13,7 @@ from storage.counters import increment
 from storage.documents import Database, Document, to_document, without_id
 
 ACTIVE = {"status": CaseStatus.ACTIVE.value}
+EXPORT_BATCH = 500
 
 
 class CasesRepo:
@@ -44,14 +45,12 @@ class CasesRepo:
 
     async def end(self, case_id: str, reason: str, at: datetime) -> Case | None:
         """End an active case now; None when it had ended already."""
-        changes = {"status": CaseStatus.ENDED.value, "end_reason": reason, "ended_at": at}
-        return await self._change({"_id": case_id, **ACTIVE}, {"$set": changes})
+        return await self._change({"_id": case_id, **ACTIVE}, {"$set": _ended(reason, at)})
 
     async def complete(self, case_id: str, day: date, at: datetime) -> bool:
         """End a case whose last day is `day` or earlier; False when it was extended or ended."""
         query = {"_id": case_id, **ACTIVE, "end": {"$lte": day.isoformat()}}
-        changes = {"status": CaseStatus.ENDED.value, "end_reason": "completed", "ended_at": at}
-        return await self._change(query, {"$set": changes}) is not None
+        return await self._change(query, {"$set": _ended("completed", at)}) is not None
 
     async def add_test(self, case_id: str, test: LabTest) -> bool:
         """Append a test result; False when the case is unknown."""
@@ -61,8 +60,8 @@ class CasesRepo:
         )
 
     async def set_reference(self, case_id: str, face: list[float], selfie_id: str) -> bool:
-        """Set the reference face once: False when the case has one already."""
-        query = {"_id": case_id, "reference_face": None}
+        """Set the reference face once, while the case is active: False when it has one."""
+        query = {"_id": case_id, **ACTIVE, "reference_face": None}
         changes = {"reference_face": face, "reference_selfie": selfie_id}
         return await self._change(query, {"$set": changes}) is not None
 
@@ -125,6 +124,19 @@ class CasesRepo:
         cursor = self._cases.find(query).sort("number", 1)
         return [Case.model_validate(without_id(document)) async for document in cursor]
 
+    async def of_area(self, area: str, batch: int = EXPORT_BATCH) -> AsyncIterator[list[Case]]:
+        """Every case of a commune, active ones first, by number within a batch."""
+        for status in CaseStatus:
+            cursor = self._cases.find({"area": area, "status": status.value}, batch_size=batch)
+            found: list[Case] = []
+            async for document in cursor:
+                found.append(Case.model_validate(without_id(document)))
+                if len(found) == batch:
+                    yield sorted(found, key=lambda case: case.number)
+                    found = []
+            if found:
+                yield sorted(found, key=lambda case: case.number)
+
     async def ending_on(self, day: date) -> list[Case]:
         """Active cases whose last quarantine day is `day`."""
         query = {"status": CaseStatus.ACTIVE.value, "end": day.isoformat()}
@@ -162,6 +174,16 @@ class InvitesRepo:
             return_document=ReturnDocument.AFTER,
         ) or await self._invites.find_one({"_id": invite_id, "used_by": by})
         return Invite.model_validate(without_id(document)) if document else None
+
+
+def _ended(reason: str, at: datetime) -> Document:
+    """The changes that end a case; its face descriptor is not kept beyond the quarantine."""
+    return {
+        "status": CaseStatus.ENDED.value,
+        "end_reason": reason,
+        "ended_at": at,
+        "reference_face": None,
+    }
 
 
 def _case(document: dict[str, object] | None) -> Case | None:

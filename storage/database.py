@@ -15,7 +15,7 @@ from core.models import CaseStatus
 from core.ports import Clock
 from storage.alerts import AlertsRepo
 from storage.attempts import AttemptsRepo
-from storage.audit import AuditRepo
+from storage.audit import AUDIT_INDEXES, PURPOSE_INDEXES, UNSEALED_KEY, AuditRepo
 from storage.cards import CardsRepo
 from storage.cases import CasesRepo, InvitesRepo
 from storage.checkpoints import CheckpointsRepo, OrganisationsRepo
@@ -32,9 +32,17 @@ from storage.media import MediaRepo
 from storage.outbox import OutboxRepo
 from storage.people import AccountsRepo, PeopleRepo
 from storage.photos import PhotoRepo
+from storage.report_figures import (
+    CASE_FIGURES_INDEX,
+    DECLARATION_FIGURES_INDEX,
+    REPORT_DAY_INDEX,
+    ReportFiguresRepo,
+)
 from storage.reports import REPORT_INDEXES, ReportsRepo
+from storage.retention import RetentionRepo
 from storage.staff import StaffRepo
 from storage.staff_chats import StaffChatRepo
+from storage.staff_invites import StaffInvitesRepo
 from storage.subscribers import SubscribersRepo
 from storage.uploads import UploadsRepo
 from storage.visits import VISIT_INDEXES, VisitsRepo
@@ -65,7 +73,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "staff_chats": [
         IndexModel([("chat.platform", ASCENDING), ("chat.chat_id", ASCENDING)], unique=True)
     ],
-    "audit": [IndexModel("seq", unique=True)],
+    "audit": AUDIT_INDEXES,
+    "audit_purposes": PURPOSE_INDEXES,
     "media": [IndexModel("at", expireAfterSeconds=int(MEDIA_KEPT.total_seconds()))],
     "attempts": [IndexModel("expires_at", expireAfterSeconds=0)],
     "selfies": [IndexModel("case_id")],
@@ -89,9 +98,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("staff_chat.platform", ASCENDING), ("staff_chat.chat_id", ASCENDING)]),
         IndexModel([("area", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("end", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("ended_at", ASCENDING)]),  # retention's range
         IndexModel([("proxies", ASCENDING), ("status", ASCENDING)]),
+        CASE_FIGURES_INDEX,
     ],
     "invites": [IndexModel("code", unique=True)],
+    "staff_invites": [IndexModel("code", unique=True)],
     "orgs": [IndexModel("area")],
     "checkpoints": [IndexModel("code", unique=True), IndexModel("org_id"), IndexModel("area")],
     "fanouts": [IndexModel("at", expireAfterSeconds=int(FANOUTS_KEPT.total_seconds()))],
@@ -104,6 +116,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("needs_ack", ASCENDING), ("area", ASCENDING)]),
         IndexModel("checks_pending"),
         HASH_BAND_INDEX,
+        DECLARATION_FIGURES_INDEX,
     ],
     "visits": VISIT_INDEXES,
     "daily_checks": [IndexModel("person_id")],
@@ -118,6 +131,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("identifier"),  # /cap/alerts/<identifier>.xml
     ],
     "tallies": [IndexModel("alert")],
+    "report_days": [REPORT_DAY_INDEX],
+    "deletion_log": [IndexModel("day")],
     "subscribers": [
         IndexModel("areas"),
         IndexModel("person_id"),
@@ -145,6 +160,7 @@ class Storage:
     photos: PhotoRepo
     cases: CasesRepo
     invites: InvitesRepo
+    staff_invites: StaffInvitesRepo
     orgs: OrganisationsRepo
     checkpoints: CheckpointsRepo
     declarations: DeclarationsRepo
@@ -158,12 +174,16 @@ class Storage:
     cards: CardsRepo
     alerts: AlertsRepo
     subscribers: SubscribersRepo
+    figures: ReportFiguresRepo
+    retention: RetentionRepo
 
     @classmethod
-    def over(cls, db: Database, clock: Clock) -> Storage:
-        """Repositories for `db`, all reading time from `clock`."""
+    def over(cls, db: Database, clock: Clock, audit_key: bytes = UNSEALED_KEY) -> Storage:
+        """Repositories for `db`, all reading time from `clock`; `audit_key` seals the audit
+        trail (the service and the command line pass AUDIT_KEY)."""
         outbox = OutboxRepo(db, clock)
         photos = PhotoRepo(db)
+        alerts = AlertsRepo(db)
         return cls(
             db=db,
             people=PeopleRepo(db),
@@ -172,7 +192,7 @@ class Storage:
             inbox=InboxRepo(db),
             staff=StaffRepo(db),
             staff_chats=StaffChatRepo(db),
-            audit=AuditRepo(db, clock),
+            audit=AuditRepo(db, clock, audit_key),
             attempts=AttemptsRepo(db, clock),
             media=MediaRepo(db, clock),
             outbox=outbox,
@@ -180,6 +200,7 @@ class Storage:
             photos=photos,
             cases=CasesRepo(db),
             invites=InvitesRepo(db),
+            staff_invites=StaffInvitesRepo(db),
             orgs=OrganisationsRepo(db),
             checkpoints=CheckpointsRepo(db),
             declarations=DeclarationsRepo(db, outbox),
@@ -191,8 +212,10 @@ class Storage:
             uploads=UploadsRepo(db, clock),
             workers=WorkersRepo(db),
             cards=CardsRepo(db),
-            alerts=AlertsRepo(db),
+            alerts=alerts,
             subscribers=SubscribersRepo(db),
+            figures=ReportFiguresRepo(db, alerts, outbox),
+            retention=RetentionRepo(db),
         )
 
     async def ensure_indexes(self) -> None:

@@ -90,6 +90,12 @@ class DeclarationsRepo:
         cursor = self._declarations.find(query).sort("submitted_at", 1)
         return [Declaration.model_validate(without_id(d)) async for d in cursor]
 
+    async def of_case(self, case_id: str) -> list[Declaration]:
+        """Every declaration of a case, oldest first (one indexed key lookup)."""
+        cursor = self._declarations.find({"case_id": case_id})
+        found = [Declaration.model_validate(without_id(d)) async for d in cursor]
+        return sorted(found, key=lambda declaration: declaration.submitted_at)
+
     async def declared_cases(self, day: date, slot: str) -> set[str]:
         """Ids of the cases that declared for a window (one indexed key lookup)."""
         cursor = self._declarations.find({"slot_key": f"{day}/{slot}"}, {"case_id": 1})

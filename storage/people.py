@@ -51,6 +51,12 @@ class PeopleRepo:
         details = {"name": name, "phone": phone, "area": area, "consent": consent.model_dump()}
         await self._people.update_one({"_id": person_id}, {"$set": details})
 
+    async def set_consent(self, person_id: str, consent: Consent) -> None:
+        """Record the person's consent as it now stands (withdrawn, or given again)."""
+        await self._people.update_one(
+            {"_id": person_id}, {"$set": {"consent": consent.model_dump()}}
+        )
+
     async def fill_address(self, person_id: str, address: str) -> None:
         """Set the address where none is known yet."""
         await self._people.update_one(

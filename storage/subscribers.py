@@ -12,6 +12,8 @@ from storage.documents import Database, Document, to_document, without_id
 # Subscribers read per round trip while an alert's recipients are queued.
 READ_BATCH = 1_000
 HOME_SUBSCRIPTIONS = "subscriptions-home-communes"
+# Who an alert may reach: not a chat that blocked the bot, nor one whose person withdrew consent.
+_REACHABLE: Document = {"blocked": {"$ne": True}, "withdrawn": {"$ne": True}}
 
 
 def _key(platform: Platform, user_id: str) -> str:
@@ -36,6 +38,7 @@ class SubscribersRepo:
         language and person are brought up to date, muting is kept."""
         document = to_document(subscriber)
         areas, muted = document.pop("areas"), document.pop("muted")
+        document.pop("withdrawn")  # only withdrawing and consenting again change it
         created_at = document.pop("created_at")
         if not subscriber.person_id:
             document.pop("person_id")  # subscribing without registering keeps a link made
@@ -78,19 +81,20 @@ class SubscribersRepo:
             {"_id": _key(platform, user_id), "blocked": True}, {"$set": {"blocked": False}}
         )
 
+    async def set_withdrawn(self, person_id: str, withdrawn: bool) -> None:
+        """Hold back (or resume) alerts to every chat of a person who withdrew consent."""
+        await self._subscribers.update_many(
+            {"person_id": person_id}, {"$set": {"withdrawn": withdrawn}}
+        )
+
     async def remove(self, platform: Platform, user_id: str) -> None:
         """Forget a chat's subscription."""
         await self._subscribers.delete_one({"_id": _key(platform, user_id)})
 
-    async def remove_person(self, person_id: str) -> int:
-        """Forget every subscription of a person (erasure); returns how many."""
-        result = await self._subscribers.delete_many({"person_id": person_id})
-        return result.deleted_count
-
     async def in_areas(self, areas: Sequence[str]) -> AsyncIterator[list[Subscriber]]:
         """The subscribers of any of `areas`, a batch at a time (each once, whatever how many
         of the areas it follows)."""
-        query = {"areas": {"$in": list(areas)}, "blocked": {"$ne": True}}
+        query = {"areas": {"$in": list(areas)}, **_REACHABLE}
         found = self._subscribers.find(query, {"_id": 0}, batch_size=READ_BATCH)
         async for batch in _batches(found):
             yield [Subscriber.model_validate(document) for document in batch]
@@ -99,7 +103,7 @@ class SubscribersRepo:
         """How many subscribers of any of `areas` each platform has (those who muted alerts
         count only for a severe one)."""
         counts = {platform: 0 for platform in Platform}
-        match: Document = {"areas": {"$in": list(areas)}, "blocked": {"$ne": True}}
+        match: Document = {"areas": {"$in": list(areas)}, **_REACHABLE}
         if not severe:
             match["muted"] = False
         pipeline: list[Document] = [

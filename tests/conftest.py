@@ -27,6 +27,7 @@ from storage.embedded import EmbeddedMongo, free_port
 from tests.chat import User
 
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
+TEST_AUDIT_KEY = "test-audit-key-0123456789-abcdefghijklmnopq"
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def storage(db: Database, clock: FixedClock) -> Storage:
     """Repositories over the test database."""
-    return Storage.over(db, clock)
+    return Storage.over(db, clock, TEST_AUDIT_KEY.encode())
 
 
 @pytest.fixture
@@ -84,6 +85,7 @@ def sandbox_settings(sandbox: Sandbox, **overrides: object) -> Settings:
         "zalo_api_base": sandbox.zalo_api_base,
         "http_port": free_port(),
         "secret_key": TEST_SECRET_KEY,
+        "audit_key": TEST_AUDIT_KEY,
         **overrides,
     }
     return Settings(_env_file=None, **values)

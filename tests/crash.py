@@ -35,6 +35,7 @@ from storage.embedded import free_port
 from tests.images import ASTRONAUT, encode
 
 SECRET_KEY = "crash-secret-key-0123456789-abcdefghijklmnop"
+AUDIT_KEY = "crash-audit-key-0123456789-abcdefghijklmnopq"
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 HELP_UPDATES = ["/help"] * 5
 RECEIPT = re.compile(r"Mã biên nhận: (\w+)")
@@ -159,6 +160,7 @@ def bot_environment(
         "ZALO_BOT_TOKEN": SANDBOX_ZALO_TOKEN,
         "ZALO_API_BASE": sandbox.zalo_api_base,
         "SECRET_KEY": SECRET_KEY,
+        "AUDIT_KEY": AUDIT_KEY,
         "HTTP_PORT": str(free_port()),
         "UPDATE_LEASE_SECONDS": str(lease_seconds),
         "LOG_LEVEL": "WARNING",
@@ -236,7 +238,7 @@ async def crash_and_recover(
     """Inject a burst, SIGKILL the bot once `kill_at` of the answers arrived, restart, count."""
     everyone = chatters(people, residents)
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    storage = Storage.over(client[db_name], SystemClock())
+    storage = Storage.over(client[db_name], SystemClock(), AUDIT_KEY.encode())
     await storage.ensure_indexes()
     await seed_residents(storage, [c for c in everyone if c.declares])
     clients = {p: SandboxClient(sandbox.url, p) for p in ("telegram", "zalo")}

@@ -67,7 +67,21 @@ def test_a_copy_of_env_example_is_a_valid_sandbox_configuration() -> None:
     assert settings.sandbox and settings.slot_deadlines == "08:00,13:00,19:00"
 
 
-ZALO: dict[str, Any] = {"zalo_bot_token": "1234567890:zalo-secret-token", "secret_key": "k" * 40}
+ZALO: dict[str, Any] = {
+    "zalo_bot_token": "1234567890:zalo-secret-token",
+    "secret_key": "k" * 40,
+    "audit_key": "a" * 40,
+}
+
+
+def test_a_platform_token_needs_an_audit_key_kept_apart_from_the_database() -> None:
+    without = {name: value for name, value in ZALO.items() if name != "audit_key"}
+    local: dict[str, Any] = {"zalo_api_base": "http://127.0.0.1:8090/zalo"}
+    with pytest.raises(ValueError, match="AUDIT_KEY is required"):
+        Settings(_env_file=None, **local, **without)
+    with pytest.raises(ValueError, match="at least 32 random characters"):
+        Settings(_env_file=None, **local, **{**ZALO, "audit_key": "short"})
+    assert Settings(_env_file=None, **local, **ZALO).audit_hmac_key() == b"a" * 40
 
 
 def test_zalo_needs_an_https_address_it_can_fetch_images_from() -> None:

@@ -8,10 +8,10 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core.audit import chain_is_intact
 from core.clock import FixedClock
 from storage.database import Storage
 from tests.chat import User
+from tests.conftest import TEST_AUDIT_KEY
 
 
 @dataclass
@@ -31,6 +31,7 @@ async def cli(mongo_uri: str, storage: Storage, *args: str) -> Done:
         "MONGODB_DB": storage.db.name,
         "TELEGRAM_BOT_TOKEN": "",
         "ZALO_BOT_TOKEN": "",
+        "AUDIT_KEY": TEST_AUDIT_KEY,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -68,7 +69,7 @@ async def test_district_admin_added_from_the_cli_uses_staff_commands(
     listed = await cli(mongo_uri, storage, "list")
     assert f"{user.platform}\t{user.user_id}\tdistrict_admin\t*" in listed.stdout
 
-    [info] = await user.says("/staff")
+    [info] = await user.says("/whoami")
     assert "Quản trị viên huyện" in info["text"] and "toàn huyện" in info["text"]
     [help_text] = await user.says("/help")
     assert "/enroll" in help_text["text"] and "/review" in help_text["text"]
@@ -78,7 +79,7 @@ async def test_district_admin_added_from_the_cli_uses_staff_commands(
 
     entries = list(reversed(await storage.audit.latest(10)))
     assert [e.action for e in entries] == ["staff.add", "staff.info", "audit.read"]
-    assert all(e.allowed for e in entries) and chain_is_intact(entries)
+    assert all(e.allowed for e in entries) and (await storage.audit.verify()).intact
 
 
 async def test_a_stranger_is_refused_and_audited(user: User, storage: Storage) -> None:
@@ -96,7 +97,7 @@ async def test_commune_staff_sees_their_scope_but_not_the_audit_log(
     user: User, storage: Storage, mongo_uri: str
 ) -> None:
     await add_staff(mongo_uri, storage, user, "commune_staff", "tan-ha")
-    [info] = await user.says("/staff")
+    [info] = await user.says("/whoami")
     assert "Cán bộ xã" in info["text"] and "Xã Tân Hà" in info["text"]
     [refused] = await user.says("/audit")
     assert "không có quyền" in refused["text"]

@@ -24,6 +24,7 @@ async def test_staff_see_their_commands_as_buttons_that_work(officer: User) -> N
         "🏭 Đơn vị và điểm quét QR",
         "🛡 Vai trò của tôi",
         "📣 Phản ánh đang mở",
+        "📊 Báo cáo hôm nay",
     ]
     [alerts] = await officer.choose("🚨 Cảnh báo chờ tiếp nhận")
     assert "Không có cảnh báo triệu chứng nào" in alerts["text"]
