@@ -35,6 +35,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramRetryAfter
 from pymongo import AsyncMongoClient
 
+from bench.common import BENCH_AUDIT_KEY
 from bot.app import SANDBOX_TELEGRAM_TOKEN, SANDBOX_ZALO_TOKEN
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
@@ -199,7 +200,7 @@ async def emulators(limit: float | None) -> AsyncIterator[Sandbox]:
 async def scratch_storage(uri: str, name: str) -> AsyncIterator[Storage]:
     """Repositories over a fresh database, dropped afterwards."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-    storage = Storage.over(client[name], SystemClock())
+    storage = Storage.over(client[name], SystemClock(), BENCH_AUDIT_KEY.encode())
     await storage.ensure_indexes()
     try:
         yield storage

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from pymongo import AsyncMongoClient
 
 from bench.common import (
+    BENCH_AUDIT_KEY,
     Figures,
     bot_process,
     database_and_emulators,
@@ -88,7 +89,7 @@ async def run_khaibao(
     users = [User(sandbox.url, "telegram", str(700000 + i)) for i in range(residents)]
     photos = dict(zip((u.user_id for u in users), uploads(residents), strict=True))
     client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-    storage = Storage.over(client["bench"], SystemClock())
+    storage = Storage.over(client["bench"], SystemClock(), BENCH_AUDIT_KEY.encode())
     running = (
         telegram_service(uri, sandbox, FixedClock(NOON))
         if in_process

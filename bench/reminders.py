@@ -23,7 +23,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from bench.common import Figures, database_and_emulators
+from bench.common import BENCH_AUDIT_KEY, Figures, database_and_emulators
 from bot.app import SANDBOX_TELEGRAM_TOKEN
 from bot.channels.telegram import TelegramChannel
 from core.channel import Platform
@@ -157,7 +157,7 @@ async def fan_out(uri: str, sandbox: Sandbox, count: int, rate: float, every: in
     await control.configure(rate_limit_per_s=PLATFORM_LIMIT)
     client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
     clock = SystemClock()
-    storage = Storage.over(client["bench"], clock)
+    storage = Storage.over(client["bench"], clock, BENCH_AUDIT_KEY.encode())
     await storage.ensure_indexes()
     channel = TelegramChannel(SANDBOX_TELEGRAM_TOKEN, sandbox.telegram_api_base)
     sending = timedelta(seconds=count / rate)

@@ -24,7 +24,14 @@ from zoneinfo import ZoneInfo
 
 from pymongo import AsyncMongoClient
 
-from bench.common import BENCH_SECRET_KEY, Figures, database_and_emulators, registered, timed
+from bench.common import (
+    BENCH_AUDIT_KEY,
+    BENCH_SECRET_KEY,
+    Figures,
+    database_and_emulators,
+    registered,
+    timed,
+)
 from bot.app import SANDBOX_TELEGRAM_TOKEN, Service
 from bot.config import Settings
 from core.areas import load_areas
@@ -63,7 +70,6 @@ VISITS = 200_000
 CHECKPOINTS = 200
 TREND = 14
 BATCH = 10_000
-BENCH_AUDIT_KEY = "bench-audit-key-0123456789-abcdefghijklmnopq"
 SLOTS = (("08:00", 7), ("13:00", 12), ("19:00", 18))  # window, hour declared on time
 
 
@@ -260,7 +266,7 @@ async def seeded_service(
     """The district seeded in a scratch database, then the real service over it, polling
     the Telegram emulator (its audit sealed with a bench key)."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-    storage = Storage.over(client["bench"], clock)
+    storage = Storage.over(client["bench"], clock, BENCH_AUDIT_KEY.encode())
     await seed(storage, areas)
     settings = Settings(
         _env_file=None,

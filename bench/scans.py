@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from pymongo import AsyncMongoClient
 
 from bench.common import (
+    BENCH_AUDIT_KEY,
     Figures,
     bot_process,
     database_and_emulators,
@@ -99,7 +100,7 @@ async def walk(user: User, links: list[str], first: int, scans: int, sink: list[
 async def run(uri: str, sandbox: Sandbox, workers: int, scans: int) -> tuple[Figures, int]:
     """Every worker walks at once; the figures and the visits stored."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-    storage = Storage.over(client["bench"], SystemClock())
+    storage = Storage.over(client["bench"], SystemClock(), BENCH_AUDIT_KEY.encode())
     try:
         now = datetime.now(UTC)
         keys = Keyring(SECRET_KEY.encode())

@@ -32,6 +32,7 @@ from PIL import Image
 from pymongo import AsyncMongoClient
 from skimage import data
 
+from bench.common import BENCH_AUDIT_KEY
 from core.clock import FixedClock
 from core.faces import FaceAnalyzer, FaceCounter
 from core.imaging import BANDED_DISTANCE, hash_distance, normalise_photo
@@ -245,7 +246,7 @@ async def reuse_figures(count: int, probes: int = 50) -> None:
         try:
             for clustered in (False, True):
                 db = client[f"bench_{int(clustered)}"]
-                storage = Storage.over(db, FixedClock(NOW))
+                storage = Storage.over(db, FixedClock(NOW), BENCH_AUDIT_KEY.encode())
                 hashes = fortnight_hashes(count, clustered)
                 await db["declarations"].create_indexes([HASH_BAND_INDEX])
                 await db["declarations"].create_index("case_id")

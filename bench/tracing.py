@@ -29,7 +29,7 @@ from tempfile import TemporaryDirectory
 
 from pymongo import AsyncMongoClient
 
-from bench.common import Figures, timed
+from bench.common import BENCH_AUDIT_KEY, Figures, timed
 from core.clock import FixedClock
 from core.models import Checkpoint, CheckpointKind, Visit
 from core.tracing import Trace, trace
@@ -209,7 +209,7 @@ async def run(uri: str, shape: Shape, persons: int, f2: int) -> None:
         f"{shape.checkpoints} checkpoints, {shape.days} days"
     )
     client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-    storage = Storage.over(client["bench_tracing"], FixedClock(shape.end))
+    storage = Storage.over(client["bench_tracing"], FixedClock(shape.end), BENCH_AUDIT_KEY.encode())
     rng = random.Random(shape.visits)
     try:
         await add_checkpoints(storage, shape)

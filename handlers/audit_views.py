@@ -4,8 +4,8 @@ data, and «Ai đã xem thông tin của tôi?» for residents."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.areas import in_sentence
@@ -168,28 +168,43 @@ async def show_viewers(ctx: Context) -> None:
     if ctx.account is None:
         await ctx.say("me.unregistered")
         return
-    services = ctx.services
-    person = ctx.account.person_id
-    own = {f"{a.platform.value}:{a.user_id}" for a in await services.accounts.of_person(person)}
-    since = services.clock.now() - timedelta(days=VIEWED_DAYS)
-    entries = [
-        entry
-        for entry in await services.audit.for_person(person, since, VIEWED_MAX)
-        if entry.allowed and entry.actor not in own
-    ]
-    if not entries:
+    since = ctx.services.clock.now() - timedelta(days=VIEWED_DAYS)
+    viewings = await viewings_of(ctx, ctx.account.person_id, since, VIEWED_MAX)
+    if not viewings:
         await ctx.say("whoviewed.none", days=VIEWED_DAYS)
         return
     lines = [
         ctx.text(
             "whoviewed.line",
-            at=entry.at.astimezone(services.timezone).strftime("%H:%M %d/%m"),
-            who=await _viewer(ctx, entry.actor),
-            what=await deed(ctx, entry),
+            at=viewing.at.astimezone(ctx.services.timezone).strftime("%H:%M %d/%m"),
+            who=viewing.who,
+            what=viewing.what,
         )
-        for entry in entries
+        for viewing in viewings
     ]
     await ctx.send("\n".join([ctx.text("whoviewed.title", days=VIEWED_DAYS), *lines]))
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """One staff read or change of a person's data, as the person may see it."""
+
+    at: datetime
+    who: str  # role and unit; the name only when configured
+    what: str
+
+
+async def viewings_of(ctx: Context, person: str, since: datetime, limit: int) -> list[Viewing]:
+    """Staff reads and changes of a person's data since `since`, newest first (their own
+    doings left out)."""
+    services = ctx.services
+    own = {f"{a.platform.value}:{a.user_id}" for a in await services.accounts.of_person(person)}
+    entries = await services.audit.for_person(person, since, limit)
+    return [
+        Viewing(entry.at, await _viewer(ctx, entry.actor), await deed(ctx, entry))
+        for entry in entries
+        if entry.allowed and entry.actor not in own
+    ]
 
 
 async def _viewer(ctx: Context, actor: str) -> str:

@@ -18,7 +18,7 @@ from core.phone import display_phone
 from core.texts import t
 from handlers.context import Context, Services
 from handlers.flow import END, Flow, Step, begin, yes_no_step
-from handlers.notices import queue, to_staff
+from handlers.notices import chats_covering, queue, to_chats, to_staff
 
 QUESTIONS = ("symptoms", "contact", "travel")
 COMMUNE_ROLES = frozenset({Role.COMMUNE_STAFF, Role.HEALTH_OFFICER})
@@ -49,7 +49,8 @@ async def _save(ctx: Context) -> str:
 
 
 async def _tell_staff(services: Services, check: DailyCheck, when: str) -> None:
-    """The managers of the checkpoint's organisation and the commune's health staff."""
+    """The managers of the checkpoint's organisation, the commune's health staff and the
+    staff group chats bound to the commune."""
     checkpoint = await services.checkpoints.get(check.checkpoint_id)
     person = await services.people.get(check.person_id)
     if checkpoint is None or person is None:
@@ -63,11 +64,16 @@ async def _tell_staff(services: Services, check: DailyCheck, when: str) -> None:
 
     told = [member for member in await services.staff.all() if _told(member, checkpoint)]
 
-    def notice(member: Staff) -> str:
-        return _notice(member.language, check, person, place(member.language), when)
+    def notice(lang: str) -> str:
+        return _notice(lang, check, person, place(lang), when)
 
     key = f"{DAILY_NOTICE_PREFIX}{check.person_id}/{check.day}"
-    await queue(services, to_staff(key, told, notice))
+    chats = await chats_covering(services, [checkpoint.area])
+    messages = [
+        *to_staff(key, told, lambda member: notice(member.language)),
+        *to_chats(key, chats, lambda _, lang: notice(lang)),
+    ]
+    await queue(services, messages)
 
 
 def _told(member: Staff, checkpoint: Checkpoint) -> bool:

@@ -9,7 +9,8 @@ quarantine case the person declares for is active (see `core.personal_data.withd
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 
 from core.channel import Button
 from core.dates import format_date
@@ -17,12 +18,16 @@ from core.models import Consent, Person
 from core.personal_data import PersonalRecords, export_json, export_sheets, tables, withdrawn
 from core.spreadsheets import xlsx_bytes
 from core.texts import edition
+from handlers.audit_views import viewings_of
 from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin
 from handlers.menu import show_menu
 from handlers.registry import REGISTRY
 
 EXPORT_EVERY = timedelta(minutes=10)
+# Staff reads and changes of the person's data: all the audit keeps (retention ends them).
+EVER = datetime.min.replace(tzinfo=UTC)
+VIEWINGS_MAX = 1000
 AGREE = "dongy"  # the command (and menu item) that gives consent again
 
 
@@ -81,6 +86,8 @@ async def _send_export(ctx: Context, records: PersonalRecords) -> None:
     """What the files hold in a few words, then the workbook and the JSON file."""
     services, tz = ctx.services, ctx.services.timezone
     named = tables(records, services.areas)
+    viewings = await viewings_of(ctx, records.person.id, EVER, VIEWINGS_MAX)
+    named["viewings"] = [asdict(viewing) for viewing in viewings]
     workbook = await asyncio.to_thread(xlsx_bytes, export_sheets(named, ctx.lang, tz))
     counts = {kind: len(named[kind]) for kind in ("cases", "declarations", "visits", "reports")}
     await ctx.send(ctx.text("mydata.intro", **counts))

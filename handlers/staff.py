@@ -12,6 +12,35 @@ from handlers.registry import REGISTRY
 from handlers.rights import covers_district, may
 
 AUDIT_PAGE = 10
+# The staff help's lines (`help_staff.<command>`), in the order shown, each with the right
+# it needs: a member is shown only the commands they may use.
+HELP_LINES: dict[str, str] = {
+    "enroll": "case.enroll",
+    "cases": "case.list",
+    "case": "case.view",
+    "missed": "case.list",
+    "review": "review.decide",
+    "ack": "page.ack",
+    "extend": "case.update",
+    "end": "case.update",
+    "test": "case.update",
+    "proxy": "case.update",
+    "home": "case.update",
+    "places": "place.manage",
+    "trace": "trace.run",
+    "import": "place.manage",
+    "card": "place.manage",
+    "worker": "place.manage",
+    "alert": "alert.send",
+    "reports": "report.handle",
+    "ticket": "report.handle",
+    "report": "figures.read",
+    "whoami": "staff.info",
+    "staff": "staff.manage",
+    "bindchat": "chat.bind",
+    "export": "export.run",
+    "audit": "audit.read",
+}
 
 
 async def authorize(
@@ -111,7 +140,11 @@ async def describe_role(ctx: Context, staff: Staff) -> None:
     """The staff member's role, scope and command list (no personal data)."""
     buttons = staff_buttons(ctx, staff) if ctx.incoming.private else []
     role = ctx.text(f"roles.{staff.role.value}")
-    await ctx.say("help.staff", buttons, role=role, scope=await scope_text(ctx, staff))
+    header = ctx.text("help.staff", role=role, scope=await scope_text(ctx, staff))
+    lines = [
+        ctx.text(f"help_staff.{name}") for name, right in HELP_LINES.items() if may(staff, right)
+    ]
+    await ctx.send("\n\n".join([header, "\n".join(lines)]), buttons)
 
 
 async def scope_text(ctx: Context, staff: Staff) -> str:
@@ -166,14 +199,17 @@ async def _actor(ctx: Context, actor: str, members: dict[str, Staff]) -> str:
         "areas": areas or ctx.text("staff.all_areas"),
         "account": account_label(actor),
     }
-    name = await _person_name(ctx, member)
+    name = await person_name(ctx, member)
     if name:
         return ctx.text("audit.actor_staff_named", name=name, **values)
     return ctx.text("audit.actor_staff", **values)
 
 
-async def _person_name(ctx: Context, member: Staff) -> str:
-    """The staff member's own name, when their chat account is also a registered person."""
+async def person_name(ctx: Context, member: Staff) -> str:
+    """The staff member's name: as invited, else their own when their chat account is also a
+    registered person; "" when neither is known."""
+    if member.name:
+        return member.name
     account = await ctx.services.accounts.get(member.platform, member.user_id)
     person = await ctx.services.people.get(account.person_id) if account else None
     return person.name if person else ""

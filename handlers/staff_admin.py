@@ -11,7 +11,7 @@ from handlers.context import Context
 from handlers.flow import END, Flow, Step, begin, yes_no
 from handlers.registry import REGISTRY
 from handlers.rights import covers_district, may, may_all, scope
-from handlers.staff import _person_name, authorize, scope_text
+from handlers.staff import authorize, person_name, scope_text
 from handlers.staff_invites import start_invite
 
 INVITE, REMOVE = "stf:invite", "stf:rm:"  # buttons: "stf:rm:<platform>:<user id>"
@@ -67,7 +67,7 @@ async def _team(ctx: Context, manager: Staff) -> list[Staff]:
 
 
 async def _name(ctx: Context, member: Staff) -> str:
-    return member.name or await _person_name(ctx, member) or ctx.text("staff_list.no_name")
+    return await person_name(ctx, member) or ctx.text("staff_list.no_name")
 
 
 async def _list(ctx: Context) -> None:

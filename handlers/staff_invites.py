@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.channel import Button, Kind
-from core.models import Role, Staff, StaffInvite
+from core.channel import Button, Kind, Platform
+from core.models import Priority, Role, Staff, StaffInvite
+from core.texts import t
 from core.tokens import CODE_PREFIX, InvalidToken, new_code, sign, verify
+from handlers.audit_views import account_label
 from handlers.context import Context
 from handlers.flow import AREA, END, Flow, Step, begin, commune_buttons, yes_no
+from handlers.notices import queue, to_staff
 from handlers.registry import REGISTRY
 from handlers.rights import INVITES, PERMISSIONS, covers_district, may, may_invite
 from handlers.staff import authorize, describe_role, scope_text
@@ -342,3 +345,23 @@ async def _become_staff(ctx: Context, invite: StaffInvite) -> None:
         "staff_invite.joined", name=member.name, role=role, scope=await scope_text(ctx, member)
     )
     await describe_role(ctx, member)
+    await _tell_inviter(ctx, invite)
+
+
+async def _tell_inviter(ctx: Context, invite: StaffInvite) -> None:
+    """The inviter learns which account took the invitation: a link forwarded to the wrong
+    person is then seen, and removed with /staff."""
+    platform, _, user_id = invite.invited_by.partition(":")
+    inviter = await ctx.services.staff.get(Platform(platform), user_id) if platform else None
+    if inviter is None:  # the command line, or an inviter no longer staff
+        return
+
+    def text(member: Staff) -> str:
+        role = t(member.language, f"roles.{invite.role.value}")
+        account = account_label(ctx.actor)
+        return t(
+            member.language, "staff_invite.taken", name=invite.name, role=role, account=account
+        )
+
+    key = f"staff-join:{invite.id}"
+    await queue(ctx.services, to_staff(key, [inviter], text, priority=Priority.NORMAL))

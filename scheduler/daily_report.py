@@ -18,16 +18,19 @@ from datetime import date, time, timedelta
 
 from core.models import ChatRef, OutgoingMessage, Role, Staff
 from core.ports import FanoutLog, Leases
-from core.texts import t
+from core.texts import LANGUAGES, t
 from handlers.context import Services
 from handlers.daily_report import DISTRICT, Rendered, render, reports_of
 from handlers.notices import staff_language
+from handlers.rights import covers_district
 
 log = logging.getLogger(__name__)
 
 LEASE = "daily-report"
 LEASE_TTL = timedelta(minutes=15)  # building every commune's report takes well under this
 REPORT_PHOTOS = "daily-report"  # the photo store's owner of the charts and workbooks
+# A report's files outlive its messages (settled within the hour) by far, then go.
+FILES_KEPT = timedelta(days=7)
 
 Recipient = tuple[ChatRef, str | None]  # a chat and the area of the report it gets
 
@@ -79,7 +82,19 @@ async def send_reports(services: Services, day: date) -> int:
         messages += _messages(chat, area, day, rendered[area, lang], lang)
     added = await services.outbox.enqueue(messages)
     services.wake_dispatchers()
+    await _forget_files(services, day - FILES_KEPT)
     return added
+
+
+async def _forget_files(services: Services, day: date) -> None:
+    """Delete the charts and workbooks built for `day` (for every area and language)."""
+    areas = [DISTRICT, *(area.code for area in services.areas.areas)]
+    await services.photos.delete(
+        _file_id(day, area, lang, part)
+        for area in areas
+        for lang in LANGUAGES
+        for part in ("chart", "xlsx")
+    )
 
 
 async def _recipients(services: Services) -> list[Recipient]:
@@ -99,7 +114,7 @@ async def _recipients(services: Services) -> list[Recipient]:
 
 def _areas_of(member: Staff) -> list[str | None]:
     """The reports a staff member gets in their private chat."""
-    if member.role is Role.DISTRICT_ADMIN or (member.role is Role.LEADER and not member.areas):
+    if covers_district(member):
         return [DISTRICT]
     if member.role in (Role.LEADER, Role.COMMUNE_STAFF, Role.HEALTH_OFFICER):
         return list(member.areas)

@@ -17,9 +17,6 @@ from core.retention import DataClass
 from storage.documents import Database, Document, without_id
 from storage.retention import MARKS as RETENTION_MARKS
 
-# For repositories built without the deployment's key (unit tests, benchmarks); the service
-# and the command line always pass AUDIT_KEY, and a chain sealed with this one fails there.
-UNSEALED_KEY = b"unsealed-audit-chain-for-tests-only"
 PURPOSE_KEPT = timedelta(hours=1)
 VERIFY_BATCH = 500
 AUDIT_INDEXES = [
@@ -35,7 +32,7 @@ PURPOSE_INDEXES = [
 class AuditRepo:
     """The `audit` collection (unique `seq`) plus a head counter in `counters`."""
 
-    def __init__(self, db: Database, clock: Clock, key: bytes = UNSEALED_KEY) -> None:
+    def __init__(self, db: Database, clock: Clock, key: bytes) -> None:
         self._audit = db["audit"]
         self._counters = db["counters"]
         self._purposes = db["audit_purposes"]

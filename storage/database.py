@@ -15,7 +15,7 @@ from core.models import CaseStatus
 from core.ports import Clock
 from storage.alerts import AlertsRepo
 from storage.attempts import AttemptsRepo
-from storage.audit import AUDIT_INDEXES, PURPOSE_INDEXES, UNSEALED_KEY, AuditRepo
+from storage.audit import AUDIT_INDEXES, PURPOSE_INDEXES, AuditRepo
 from storage.cards import CardsRepo
 from storage.cases import CasesRepo, InvitesRepo
 from storage.checkpoints import CheckpointsRepo, OrganisationsRepo
@@ -178,7 +178,7 @@ class Storage:
     retention: RetentionRepo
 
     @classmethod
-    def over(cls, db: Database, clock: Clock, audit_key: bytes = UNSEALED_KEY) -> Storage:
+    def over(cls, db: Database, clock: Clock, audit_key: bytes) -> Storage:
         """Repositories for `db`, all reading time from `clock`; `audit_key` seals the audit
         trail (the service and the command line pass AUDIT_KEY)."""
         outbox = OutboxRepo(db, clock)

@@ -7,7 +7,6 @@ import logging
 import shutil
 import socket
 import sys
-import tempfile
 from pathlib import Path
 
 from pymongo import AsyncMongoClient
@@ -24,7 +23,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _server_command() -> list[str]:
+def _server_command(fixed_clock: bool) -> list[str]:
+    if fixed_clock:
+        return [sys.executable, "-m", "storage.secantusd_frozen"]
     beside_python = Path(sys.executable).with_name("secantusd-py")
     found = str(beside_python) if beside_python.exists() else shutil.which("secantusd-py")
     if not found:
@@ -66,7 +67,6 @@ class EmbeddedMongo:
         self.port = 0
         self._fixed_clock = fixed_clock
         self._test_commands = test_commands
-        self._config: tempfile.TemporaryDirectory[str] | None = None
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -81,7 +81,7 @@ class EmbeddedMongo:
         self.port = free_port()
         # The server logs to our stderr only on errors; its chatter would drown ours.
         self._process = await asyncio.create_subprocess_exec(
-            *_server_command(),
+            *_server_command(self._fixed_clock),
             *self._options(),
             "--host",
             "127.0.0.1",
@@ -107,13 +107,7 @@ class EmbeddedMongo:
         return self.uri
 
     def _options(self) -> list[str]:
-        options = ["--enable-test-commands"] if self._test_commands else []
-        if self._fixed_clock:
-            self._config = tempfile.TemporaryDirectory()
-            config = Path(self._config.name, "secantusd.toml")
-            config.write_text("[storage]\nttl_sweep_seconds = 0\n")
-            options += ["--config", str(config)]
-        return options
+        return ["--enable-test-commands"] if self._test_commands else []
 
     def _write_port_file(self) -> None:
         if self.path != ":memory:":
@@ -132,8 +126,6 @@ class EmbeddedMongo:
         except TimeoutError:
             process.kill()
             await process.wait()
-        if self._config is not None:
-            self._config.cleanup()
 
 
 async def running_server(path: Path) -> str | None:

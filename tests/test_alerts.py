@@ -265,7 +265,7 @@ async def test_cancelling_while_sending_stops_the_rest_and_tells_those_reached(
         assert original.startswith("⚠️ CẢNH BÁO")
         assert cancelled.startswith("✅ HỦY THÔNG BÁO TRƯỚC ĐÓ")
     first_report = next(r[-1]["text"] for r in reports if "thông báo số 1:" in r[-1]["text"])
-    assert f"dừng gửi {len(chats) - len(reached)}" in first_report
+    assert f"đã dừng {len(chats) - len(reached)}" in first_report
     assert (await storage.alerts.get(alert.id)).state is AlertState.SUPERSEDED  # type: ignore[union-attr]
 
 
@@ -317,7 +317,7 @@ async def test_bad_input_is_refused_and_nothing_is_sent(
     await commune_staff.says("/alert")
     await commune_staff.choose("Cảnh báo")
     [outside] = await commune_staff.says("Tân Hội")
-    assert "Xã Tân Hội không thuộc phạm vi bạn phụ trách" in outside["text"]
+    assert "Xã Tân Hội không thuộc phạm vi phụ trách" in outside["text"]
     [unknown] = await commune_staff.says("Xã Không Có")
     assert "Không tìm thấy" in unknown["text"]
     await commune_staff.says("tân hà")

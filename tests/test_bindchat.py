@@ -66,7 +66,7 @@ async def test_a_bound_group_gets_its_communes_reports_until_unbound(
 
     await says_in_group(officer, "/gochat")
     [unbound] = await group_replies(emulator, platform)
-    assert "Đã gỡ gắn nhóm" in unbound["text"]
+    assert "Đã gỡ nhóm này khỏi địa bàn" in unbound["text"]
     assert await storage.staff_chats.get(chat) is None
     heard = len(await emulator.messages(GROUP[platform]))
     later = await send_report(resident, "Tụ tập đông người ở chợ ấp 1")

@@ -34,6 +34,7 @@ from scheduler.dispatch import (
 )
 from storage.database import Storage
 from storage.documents import Database
+from tests.conftest import TEST_AUDIT_KEY
 
 FIRST_CHAT = 810_000
 LIMIT = 40.0  # the limited emulator's messages per second in these tests
@@ -279,7 +280,7 @@ async def test_a_dispatcher_slows_down_after_a_429_and_recovers(
 async def broadcast(sandbox: Sandbox, db: Database, count: int, rate: float) -> Counter[str]:
     """Enqueue `count` messages, run a dispatcher at `rate` until all went; texts per chat."""
     clock = SystemClock()  # the 429s' waits must pass by themselves
-    storage = Storage.over(db, clock)
+    storage = Storage.over(db, clock, TEST_AUDIT_KEY.encode())
     await storage.ensure_indexes()
     await storage.outbox.enqueue(messages(count))
     channel = TelegramChannel(SANDBOX_TELEGRAM_TOKEN, sandbox.telegram_api_base)

@@ -27,7 +27,7 @@ from core.models import (
 from storage.database import Storage
 from storage.documents import Database, Document
 from tests.chat import User
-from tests.conftest import at
+from tests.conftest import TEST_AUDIT_KEY, at
 from tests.test_quarantine import up_to_the_confirmation
 
 DAY = date(2026, 11, 27)
@@ -37,7 +37,7 @@ DAY = date(2026, 11, 27)
 async def other(mongo_uri: str, db: Database, clock: FixedClock) -> AsyncIterator[Storage]:
     """A second process's view of the same database: its own connection."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    yield Storage.over(client[db.name], clock)
+    yield Storage.over(client[db.name], clock, TEST_AUDIT_KEY.encode())
     await client.close()
 
 

@@ -26,6 +26,7 @@ from core.daily_report import CaseSpan, Records, figures
 from core.models import Ack, Answers, Case, ChatRef, Declaration, Role, StaffChat
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
+from scheduler.daily_report import REPORT_PHOTOS
 from storage.database import Storage
 from tests.chat import User, options_of
 from tests.conftest import TEST_SECRET_KEY, at, staff_user
@@ -40,9 +41,9 @@ SHEETS = [
     "Tổng hợp",
     "Ca cách ly",
     "Khai báo",
-    "Báo động triệu chứng",
+    "Cảnh báo triệu chứng",
     "Quét mã",
-    "Cảnh báo",
+    "Thông báo",
     "Phản ánh",
 ]
 
@@ -132,7 +133,7 @@ def tan_ha_counts(sheets: dict[str, Any]) -> None:
     windows = [row[2:] for row in sheets["Khai báo"] if row[0] == day]
     assert windows == [(3, 1, 1, 1), (3, 1, 0, 2), (3, 0, 0, 3)]
     assert sheets["Ca cách ly"][-1] == (day, 3, 0, 0)
-    assert sheets["Báo động triệu chứng"][1] == (1, 1, 0, 10.0, 10.0)
+    assert sheets["Cảnh báo triệu chứng"][1] == (1, 1, 0, 10.0, 10.0)
     summary = dict(sheets["Tổng hợp"][1:])
     assert summary["Đang cách ly tại nhà"] == 3 and summary["Ảnh cần xem lại"] == 1
 
@@ -198,6 +199,23 @@ async def test_a_bot_down_at_eight_sends_that_evening_and_not_the_next_morning(
     chart, document = await control.wait_for(officer.user_id, 2)
     assert "Báo cáo ngày 28/11/2026 — Xã Tân Hà" in caption_of(chart)
     await check_report(chart, document)
+
+
+async def test_a_reports_files_are_deleted_a_week_later(
+    officer: User, service: Service, storage: Storage, clock: FixedClock, control: SandboxClient
+) -> None:
+    await seed(storage, ChatRef(platform=officer.platform, chat_id=officer.user_id))
+    clock.set(at(20, 0))
+    await service.daily_report()
+    await control.wait_for(officer.user_id, 2)
+    files = {"case_id": REPORT_PHOTOS}
+    first = [document["_id"] async for document in storage.db["selfies"].find(files)]
+    assert len(first) == 2 and all(":2026-11-27:" in name for name in first)
+    clock.set(at(20, 0, day=28) + timedelta(days=6))  # 4/12: the 27/11 files are a week old
+    await service.daily_report()
+    await control.wait_for(officer.user_id, 2)
+    kept = [document["_id"] async for document in storage.db["selfies"].find(files)]
+    assert len(kept) == 2 and all(":2026-12-04:" in name for name in kept)
 
 
 async def test_a_report_on_demand_for_the_caller_s_commune_and_the_district(

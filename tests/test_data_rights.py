@@ -150,6 +150,8 @@ async def test_my_data_holds_all_of_mine_and_nothing_of_anyone_else(
     clock.set(at(9, 0))
     await register(user)
     await a_history(storage, user)
+    me = (await person_of(storage, user)).id
+    await storage.audit.append("telegram:299999", "case.view", True, target="case-1", person=me)
 
     intro, workbook, data = await user.says("/dulieucuatoi", 3)
     assert "1 ca cách ly, 2 lần khai báo sức khỏe, 1 lượt quét mã QR" in intro["text"]
@@ -166,6 +168,10 @@ async def test_my_data_holds_all_of_mine_and_nothing_of_anyone_else(
     assert declared == [(37.2, False, True), (37.5, True, True)]
     assert [visit["place"] for visit in exported["visits"]] == ["Dãy sạp rau"]
     assert [s["areas"] for s in exported["subscriptions"]] == ["Xã Suối Dây"]
+    [viewing] = exported["viewings"]
+    assert (
+        viewing["who"] == "Một cán bộ nay không còn phụ trách" and viewing["what"] == "xem ca số 1"
+    )
     text = raw.decode()
     for foreign in (OTHER, OTHER_PHONE, "person-binh", "39.4", "Cổng", "0.4242", "selfie"):
         assert foreign not in text
@@ -176,6 +182,7 @@ async def test_my_data_holds_all_of_mine_and_nothing_of_anyone_else(
     assert len(sheets["Khai báo sức khỏe"]) == 3  # the header and my two declarations
     assert sheets["Lượt quét QR"][1][0] == "Dãy sạp rau"
     assert "đang cách ly" in sheets["Ca cách ly"][1]
+    assert sheets["Cán bộ đã xem"][1][1:] == ("Một cán bộ nay không còn phụ trách", "xem ca số 1")
     cells = " ".join(str(cell) for rows in sheets.values() for row in rows for cell in row)
     assert OTHER not in cells and "39.4" not in cells and "Cổng" not in cells
     entry = await storage.db["audit"].find_one({"action": "person.export"})
@@ -197,8 +204,8 @@ async def test_my_data_once_every_ten_minutes(user: User, clock: FixedClock) -> 
 async def test_the_menu_and_me_lead_to_my_data_and_withdrawal(user: User) -> None:
     await register(user)
     _already, menu = await user.says("/start", 2)
-    assert "📂 Dữ liệu của tôi" in options_of(menu, user.platform)
-    intro, _workbook, _data = await user.choose("📂 Dữ liệu của tôi", 3)
+    assert "📂 Tải về dữ liệu của tôi" in options_of(menu, user.platform)
+    intro, _workbook, _data = await user.choose("📂 Tải về dữ liệu của tôi", 3)
     assert "Dữ liệu của tôi" in intro["text"]
     [me] = await user.says("/toi")
     assert "/dulieucuatoi" in me["text"] and "/rutdongy" in me["text"]
@@ -368,7 +375,7 @@ async def test_a_helper_who_withdraws_still_declares_for_the_case_they_help_with
     )
     assert await storage.cases.add(case)
     [confirm] = await user.says("/rutdongy")
-    assert "Hiện đang khai báo hộ người cách ly" in confirm["text"]
+    assert "Đang khai báo hộ người cách ly" in confirm["text"]
     [done] = await user.choose("↩️ Rút lại sự đồng ý")
     assert "Việc khai báo hộ người đang cách ly vẫn tiếp tục" in done["text"]
     clock.set(at(11, 30))

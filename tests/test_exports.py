@@ -241,7 +241,7 @@ async def test_commune_staff_export_their_commune_only(exporter: User, storage: 
 
 async def test_buttons_ask_what_was_not_typed(exporter: User) -> None:
     [kind] = await exporter.says("/export")
-    assert "muốn xuất dữ liệu nào" in kind["text"]
+    assert "Xuất dữ liệu nào?" in kind["text"]
     await exporter.choose("📝 Khai báo sức khỏe tại nhà")
     await exporter.choose("Excel (.xlsx)")
     _, sent = await exporter.choose("DHIS2", replies=2)

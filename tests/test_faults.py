@@ -20,7 +20,7 @@ from sandbox.server import Sandbox
 from storage.database import Storage
 from storage.documents import Database, Document
 from tests.chat import User
-from tests.conftest import at, sandbox_settings
+from tests.conftest import TEST_AUDIT_KEY, at, sandbox_settings
 from tests.images import ASTRONAUT, encode
 from tests.test_casework import a_case
 from tests.test_quarantine import answer_symptoms
@@ -74,7 +74,7 @@ async def faulty_service(
 ) -> AsyncIterator[Service]:
     """The bot, its database reached through the faulty client."""
     client, _ = faulty
-    storage = Storage.over(client[db.name], clock)
+    storage = Storage.over(client[db.name], clock, TEST_AUDIT_KEY.encode())
     running = Service(
         sandbox_settings(sandbox), storage, clock, selfies=selfie_pool, run_scheduler=False
     )

@@ -35,6 +35,7 @@ from scheduler.dispatch import (
 from storage.database import Storage
 from storage.documents import Database, Document
 from tests.channel_support import jpeg
+from tests.conftest import TEST_AUDIT_KEY
 
 FAST = 1000.0  # messages/s: fast enough that the bucket never slows a test down
 FIRST_CHAT = 700_000
@@ -502,7 +503,7 @@ async def second_process(
     """Another process's view: its own database connection and its own Telegram adapter."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
     channel = TelegramChannel(SANDBOX_TELEGRAM_TOKEN, sandbox.telegram_api_base)
-    yield Storage.over(client[db.name], clock), channel
+    yield Storage.over(client[db.name], clock, TEST_AUDIT_KEY.encode()), channel
     await channel.close()
     await client.close()
 

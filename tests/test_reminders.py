@@ -42,7 +42,7 @@ from scheduler.reminders import ReminderDeps, due_start, skip_declared, start_to
 from storage.database import Storage
 from storage.declarations import DeclarationsRepo
 from storage.documents import Database, Document
-from tests.conftest import LOCAL, at
+from tests.conftest import LOCAL, TEST_AUDIT_KEY, at
 
 TELEGRAM, ZALO = Platform.TELEGRAM, Platform.ZALO
 DAY = date(2026, 11, 27)
@@ -215,7 +215,7 @@ async def numbers_taken(storage: Storage) -> int:
 async def other_process(mongo_uri: str, db: Database, clock: FixedClock) -> AsyncIterator[Storage]:
     """Another process's repositories: its own client to the same database."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    yield Storage.over(client[db.name], clock)
+    yield Storage.over(client[db.name], clock, TEST_AUDIT_KEY.encode())
     await client.close()
 
 
@@ -631,7 +631,7 @@ class Cost:
 
 async def idle_tick_cost(db: Database, mongo_uri: str, clock: FixedClock, cases: int) -> Cost:
     """Enrol `cases` cases, open the 08:00 window, then measure two ticks with nothing due."""
-    storage = Storage.over(db, clock)
+    storage = Storage.over(db, clock, TEST_AUDIT_KEY.encode())
     await storage.ensure_indexes()
     for number in range(1, cases + 1):
         await enrol(storage, number, STAFF_A, [(TELEGRAM, "vi")], at(5, 0, day=24))
@@ -641,7 +641,7 @@ async def idle_tick_cost(db: Database, mongo_uri: str, clock: FixedClock, cases:
         mongo_uri, tz_aware=True, event_listeners=[counter]
     )
     try:
-        watched = deps_for(Storage.over(client[db.name], clock))
+        watched = deps_for(Storage.over(client[db.name], clock, TEST_AUDIT_KEY.encode()))
         for moment in (at(6, 30), at(7, 0)):  # the due reminders start at 07:28 at the earliest
             await tick(watched, moment)
         return Cost(list(counter.commands), counter.documents)

@@ -34,8 +34,9 @@ from tests.conftest import at
 from tests.test_casework import a_case
 
 A, C, H = Role.DISTRICT_ADMIN, Role.COMMUNE_STAFF, Role.HEALTH_OFFICER
-M, T = Role.ORG_MANAGER, Role.TEAM_MEMBER  # leaders may only /whoami
+M, L, T = Role.ORG_MANAGER, Role.LEADER, Role.TEAM_MEMBER  # leaders: figures, /whoami
 CASE_WORK = frozenset({A, C, H})
+FIGURES = CASE_WORK | {L}  # the daily report's aggregated figures
 EVERY_ROLE = frozenset(Role)
 DENIED = "không có quyền dùng lệnh này"
 NOT_FOUND = ("không tìm thấy", "không có phản ánh #")
@@ -54,7 +55,7 @@ class Kind(Enum):
 @dataclass(frozen=True)
 class Row:
     """A staff command, who may use it, and what a real answer contains ("" for any);
-    `command` and `answer` take a record's fields: {n}, {phone}, {receipt}, {org}."""
+    `command` and `answer` take a record's fields: {n}, {phone}, {receipt}, {org}, {commune}."""
 
     command: str
     roles: frozenset[Role]
@@ -83,14 +84,26 @@ ROWS = [
     Row("/audit", frozenset({A}), "nhật ký", Kind.NONE),
     Row("/staff", frozenset({A, C}), "cán bộ mẫu {n}", Kind.LIST),
     Row("/whoami", EVERY_ROLE, "vai trò", Kind.NONE),
+    Row("/toila", EVERY_ROLE, "vai trò", Kind.NONE),
     Row("/bindchat", CASE_WORK, "trong nhóm", Kind.NONE),
+    Row("/baocao", FIGURES, "báo cáo ngày 27/11/2026", Kind.NONE),
+    Row("/report {commune}", FIGURES, "báo cáo ngày 27/11/2026 — xã {commune}"),
+    Row("/xuat ca csv", frozenset({A, C}), "đã xuất xong", Kind.NONE),
+    Row("/export cases csv", frozenset({A, C}), "đã xuất xong", Kind.NONE),
 ]
 WATCHED = ("cases", "declarations", "reports", "staff", "staff_chats", "alerts", "orgs", "workers")
 
 
 # The fields of records 1 and 2 that commands and answers name.
+COMMUNES = {1: "Tân Hà", 2: "Suối Ngô"}
 RECORDS = {
-    n: {"n": n, "phone": f"090{n:07d}", "receipt": f"PAGE234{n + 1}", "org": f"Nhà máy {n}"}
+    n: {
+        "n": n,
+        "phone": f"090{n:07d}",
+        "receipt": f"PAGE234{n + 1}",
+        "org": f"Nhà máy {n}",
+        "commune": COMMUNES[n],
+    }
     for n in AREAS
 }
 

@@ -22,7 +22,7 @@ from storage.database import Storage
 from storage.documents import Database
 from storage.embedded import free_port
 from tests.chat import User
-from tests.conftest import LOCAL, sandbox_settings
+from tests.conftest import LOCAL, TEST_AUDIT_KEY, sandbox_settings
 from tests.test_reminders import enrol
 
 STAFF = ChatRef(platform=Platform.TELEGRAM, chat_id="-100777")
@@ -57,7 +57,11 @@ async def bot(sandbox: Sandbox, db: Database, selfies: SelfiePool) -> AsyncItera
     clock = sandbox.time.clock
     settings = sandbox_settings(sandbox)
     service = Service(
-        settings, Storage.over(db, clock), clock, selfies=selfies, run_scheduler=False
+        settings,
+        Storage.over(db, clock, TEST_AUDIT_KEY.encode()),
+        clock,
+        selfies=selfies,
+        run_scheduler=False,
     )
     await service.start()
     follow_sandbox_clock(sandbox, service)
@@ -143,7 +147,7 @@ async def test_a_jump_into_a_window_sends_its_reminders_at_once(
     db: Database, selfie_pool: SelfiePool
 ) -> None:
     sandbox = emulators()
-    storage = Storage.over(db, sandbox.time.clock)
+    storage = Storage.over(db, sandbox.time.clock, TEST_AUDIT_KEY.encode())
     now = sandbox.time.clock.now()
     await enrol(
         storage,

@@ -13,7 +13,7 @@ from bot.app import Service
 from core.channel import Platform
 from core.checkpoints import checkpoint_link, checkpoint_token, start_payload
 from core.clock import FixedClock
-from core.models import Checkpoint, CheckpointKind, Organisation, Role
+from core.models import ChatRef, Checkpoint, CheckpointKind, Organisation, Role, StaffChat
 from core.posters import PosterItem, poster_png
 from core.tokens import new_code, new_id
 from sandbox.server import Sandbox
@@ -22,7 +22,7 @@ from tests.chat import User, options_of
 from tests.conftest import at, org_manager, staff_user
 from tests.images import encode, gradient
 from tests.test_checkpoints import phone_photo
-from tests.test_groups import nothing_in_group, says_in_group
+from tests.test_groups import GROUP, group_replies, nothing_in_group, says_in_group
 from tests.test_onboarding import register
 
 FACTORY = "Công ty TNHH May mặc Tân Hà"
@@ -195,7 +195,7 @@ async def test_someone_not_registered_registers_first_then_the_scan_is_recorded(
     assert account is not None and visit["person_id"] == account.person_id
 
 
-async def test_a_yes_tells_the_factory_manager_and_the_communes_health_staff(
+async def test_a_yes_tells_the_factory_manager_the_communes_health_staff_and_its_group(
     worker: User,
     service: Service,
     sandbox: Sandbox,
@@ -214,11 +214,14 @@ async def test_a_yes_tells_the_factory_manager_and_the_communes_health_staff(
             storage, clock, sandbox, platform, elsewhere_id, Role.HEALTH_OFFICER, ("suoi-day",)
         ) as elsewhere,
     ):
+        group = ChatRef(platform=platform, chat_id=GROUP[platform.value])
+        bound = StaffChat(chat=group, areas=["tan-ha"], bound_by="test", bound_at=at(6, 0))
+        await storage.staff_chats.bind(bound)
         await scan(worker, service, canteen, 3)
         thanks = await answer_daily(worker, YES, NO, YES)
         assert "Cán bộ y tế sẽ liên hệ" in thanks["text"]
-        for staff in (manager, officer):
-            [notice] = await staff.replies()
+        [in_group] = await group_replies(officer.client, platform.value)
+        for notice in [*await manager.replies(), *await officer.replies(), in_group]:
             assert "Nguyễn Văn An" in notice["text"] and "0912 345 678" in notice["text"]
             assert "Nhà ăn ca 1" in notice["text"] and "Có triệu chứng" in notice["text"]
             assert "tỉnh, thành phố khác" in notice["text"] and "tiếp xúc" not in notice["text"]

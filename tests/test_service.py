@@ -21,7 +21,7 @@ from storage.database import Storage
 from storage.documents import Document
 from storage.embedded import EmbeddedMongo, free_port
 from tests.chat import User
-from tests.conftest import sandbox_settings
+from tests.conftest import TEST_AUDIT_KEY, sandbox_settings
 from tests.test_onboarding import register
 
 SECRET = "webhook-secret-for-tests-0123456789"
@@ -80,7 +80,9 @@ async def test_health_fails_when_the_database_is_gone(sandbox: Sandbox, clock: F
     dead: AsyncMongoClient[Document] = AsyncMongoClient(
         f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", serverSelectionTimeoutMS=300
     )
-    service = Service(sandbox_settings(sandbox), Storage.over(dead["x"], clock), clock)
+    service = Service(
+        sandbox_settings(sandbox), Storage.over(dead["x"], clock, TEST_AUDIT_KEY.encode()), clock
+    )
     report = await service.health()
     assert report["ok"] is False and report["database"] is False
     await dead.close()
@@ -187,7 +189,11 @@ async def test_restart_keeps_the_data(
     for run in ("before", "after"):
         mongo = EmbeddedMongo(tmp_path / "db")
         client: AsyncMongoClient[Document] = AsyncMongoClient(await mongo.start(), tz_aware=True)
-        service = Service(sandbox_settings(sandbox), Storage.over(client["khaibao"], clock), clock)
+        service = Service(
+            sandbox_settings(sandbox),
+            Storage.over(client["khaibao"], clock, TEST_AUDIT_KEY.encode()),
+            clock,
+        )
         await service.start()
         if run == "before":
             await register(resident)

@@ -8,10 +8,18 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pytest
+
+from bot.app import Service
 from core.clock import FixedClock
+from core.models import Role
+from core.texts import LANGUAGES, catalog
+from handlers.staff import HELP_LINES
+from sandbox.server import Sandbox
 from storage.database import Storage
 from tests.chat import User
-from tests.conftest import TEST_AUDIT_KEY
+from tests.conftest import TEST_AUDIT_KEY, staff_user
+from tests.test_roles import said
 
 
 @dataclass
@@ -63,16 +71,16 @@ async def add_staff(mongo_uri: str, storage: Storage, user: User, role: str, *ar
 
 
 async def test_district_admin_added_from_the_cli_uses_staff_commands(
-    user: User, storage: Storage, mongo_uri: str
+    user: User, service: Service, storage: Storage, mongo_uri: str
 ) -> None:
     await add_staff(mongo_uri, storage, user, "district_admin")
     listed = await cli(mongo_uri, storage, "list")
     assert f"{user.platform}\t{user.user_id}\tdistrict_admin\t*" in listed.stdout
 
-    [info] = await user.says("/whoami")
-    assert "Quản trị viên huyện" in info["text"] and "toàn huyện" in info["text"]
-    [help_text] = await user.says("/help")
-    assert "/enroll" in help_text["text"] and "/review" in help_text["text"]
+    info = await said(user, service, "/whoami")  # on Zalo the long list, then its menu
+    assert "quản trị viên huyện" in info and "toàn huyện" in info
+    help_text = await said(user, service, "/help")
+    assert "/enroll" in help_text and "/review" in help_text
     [log] = await user.says("/audit")
     account = f"{user.platform.capitalize()} {user.user_id}"
     assert f"đã cấp quyền cán bộ cho tài khoản {account}" in log["text"]
@@ -94,11 +102,11 @@ async def test_a_stranger_is_refused_and_audited(user: User, storage: Storage) -
 
 
 async def test_commune_staff_sees_their_scope_but_not_the_audit_log(
-    user: User, storage: Storage, mongo_uri: str
+    user: User, service: Service, storage: Storage, mongo_uri: str
 ) -> None:
     await add_staff(mongo_uri, storage, user, "commune_staff", "tan-ha")
-    [info] = await user.says("/whoami")
-    assert "Cán bộ xã" in info["text"] and "Xã Tân Hà" in info["text"]
+    info = await said(user, service, "/whoami")
+    assert "cán bộ xã" in info and "xã tân hà" in info and "/audit" not in info
     [refused] = await user.says("/audit")
     assert "không có quyền" in refused["text"]
 
@@ -130,3 +138,41 @@ async def test_a_strangers_repeated_tries_cost_the_audit_trail_one_entry_a_minut
     newest, first = await storage.audit.latest(2)
     assert (newest.action, newest.allowed) == ("case.view", False)
     assert newest.details == {"attempts_minute_before": "12"} and first.details == {}
+
+
+@pytest.mark.parametrize(
+    ("role", "areas", "shown", "hidden"),
+    [
+        (Role.LEADER, ("tan-ha",), ["/baocao", "/toila"], ["/enroll", "/cases", "/audit"]),
+        (Role.TEAM_MEMBER, ("tan-ha",), ["/cases", "/missed"], ["/case <số ca>", "/baocao"]),
+        (Role.ORG_MANAGER, (), ["/diemquet", "/congnhan", "/nhap"], ["/cases", "/truyvet"]),
+        (Role.DISTRICT_ADMIN, (), ["/audit", "/enroll", "/phananhmo", "/phieu", "/baocao"], []),
+    ],
+)
+async def test_whoami_lists_only_the_commands_the_role_may_use(
+    sandbox: Sandbox,
+    service: Service,
+    storage: Storage,
+    clock: FixedClock,
+    platform: str,
+    role: Role,
+    areas: tuple[str, ...],
+    shown: list[str],
+    hidden: list[str],
+) -> None:
+    user_id = "300003" if platform == "telegram" else "c3d4e5f6a7b800112233"
+    async with staff_user(storage, clock, sandbox, platform, user_id, role, areas) as staff:
+        info = await said(staff, service, "/whoami")
+    assert "lệnh dành cho cán bộ" in info
+    assert all(command in info for command in shown), info
+    assert not any(command in info for command in hidden), info
+
+
+def test_every_staff_help_line_has_its_right() -> None:
+    for lang in LANGUAGES:
+        lines = [
+            key.removeprefix("help_staff.")
+            for key in catalog(lang)
+            if key.startswith("help_staff.")
+        ]
+        assert lines == list(HELP_LINES), lang

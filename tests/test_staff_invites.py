@@ -87,6 +87,9 @@ async def test_an_invited_officer_joins_once_with_the_role_and_scope(
         "Trần Thị Bình",
     )
     assert member.added_by == f"{platform}:{admin.user_id}"
+    [taken] = await admin.replies()  # a link forwarded to the wrong person shows here
+    assert "Trần Thị Bình đã nhận lời mời làm Cán bộ y tế" in taken["text"]
+    assert bình.user_id in taken["text"] and "/staff" in taken["text"]
     [cases] = await bình.says("/cases")
     assert "Không có ca nào đang cách ly" in cases["text"]
     actions = [e.action for e in await storage.audit.latest(10)]
@@ -184,7 +187,7 @@ async def test_someone_already_staff_with_more_rights_keeps_them(
 ) -> None:
     payload, code = await invite(admin, "Tổ COVID cộng đồng", hamlet="Ấp 3")
     [refused] = await colleague.says(opening(colleague, payload, code))
-    assert "đang là Cán bộ xã" in refused["text"] and "giữ nguyên" in refused["text"]
+    assert "đang có vai trò Cán bộ xã" in refused["text"] and "giữ nguyên" in refused["text"]
     member = await storage.staff.get(colleague.platform, colleague.user_id)
     assert member is not None and member.role is Role.COMMUNE_STAFF
     stored = await storage.staff_invites.find(code=code)

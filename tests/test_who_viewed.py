@@ -93,8 +93,7 @@ async def test_a_resident_sees_who_opened_their_case_and_a_neighbour_sees_nothin
     assert "Lê Thị Hoa" in shown["text"]
     [seen] = await user.says("/aixem")
     assert seen["text"].splitlines() == [
-        "👁 Những lần cán bộ xem hoặc cập nhật thông tin cá nhân trong 30 ngày qua "
-        "(mới nhất trước):",
+        "👁 Ai đã xem, cập nhật thông tin của tôi trong 30 ngày qua (mới nhất ở trên):",
         "• 09:35 27/11 — Cán bộ y tế (Xã Tân Hà): xem ca số 7",
     ]
     [theirs] = await other.says("/whoviewed")
