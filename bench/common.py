@@ -76,14 +76,9 @@ BENCH_SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmnop"
 BENCH_AUDIT_KEY = "bench-audit-key-0123456789-abcdefghijklmnopq"
 
 
-@asynccontextmanager
-async def telegram_service(
-    uri: str, sandbox: Sandbox, clock: Clock
-) -> AsyncIterator[tuple[Service, Storage]]:
-    """The real service on a scratch database, polling the Telegram emulator."""
-    client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-    storage = Storage.over(client["bench"], clock, BENCH_AUDIT_KEY.encode())
-    settings = Settings(
+def bench_settings(sandbox: Sandbox) -> Settings:
+    """The service's settings for a bench: the Telegram emulator, bench keys, quiet logs."""
+    return Settings(
         _env_file=None,
         telegram_bot_token=SANDBOX_TELEGRAM_TOKEN,
         secret_key=BENCH_SECRET_KEY,
@@ -92,7 +87,16 @@ async def telegram_service(
         http_port=free_port(),
         log_level="WARNING",
     )
-    service = Service(settings, storage, clock, run_scheduler=False)
+
+
+@asynccontextmanager
+async def telegram_service(
+    uri: str, sandbox: Sandbox, clock: Clock
+) -> AsyncIterator[tuple[Service, Storage]]:
+    """The real service on a scratch database, polling the Telegram emulator."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
+    storage = Storage.over(client["bench"], clock, BENCH_AUDIT_KEY.encode())
+    service = Service(bench_settings(sandbox), storage, clock, run_scheduler=False)
     await service.start()
     assert service.selfies is not None
     await service.selfies.warm()  # workers spawning would steal the cores from the run

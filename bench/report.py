@@ -26,14 +26,13 @@ from pymongo import AsyncMongoClient
 
 from bench.common import (
     BENCH_AUDIT_KEY,
-    BENCH_SECRET_KEY,
     Figures,
+    bench_settings,
     database_and_emulators,
     registered,
     timed,
 )
-from bot.app import SANDBOX_TELEGRAM_TOKEN, Service
-from bot.config import Settings
+from bot.app import Service
 from core.areas import load_areas
 from core.channel import Platform
 from core.clock import FixedClock
@@ -58,7 +57,6 @@ from scheduler.daily_report import send_reports
 from storage.database import Storage
 from storage.declarations import DeclarationsRepo
 from storage.documents import Document, to_document
-from storage.embedded import free_port
 from storage.visits import VisitsRepo
 from tests.chat import User
 
@@ -268,16 +266,7 @@ async def seeded_service(
     client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
     storage = Storage.over(client["bench"], clock, BENCH_AUDIT_KEY.encode())
     await seed(storage, areas)
-    settings = Settings(
-        _env_file=None,
-        telegram_bot_token=SANDBOX_TELEGRAM_TOKEN,
-        secret_key=BENCH_SECRET_KEY,
-        audit_key=BENCH_AUDIT_KEY,
-        telegram_api_base=sandbox.telegram_api_base,
-        http_port=free_port(),
-        log_level="WARNING",
-    )
-    service = Service(settings, storage, clock, run_scheduler=False)
+    service = Service(bench_settings(sandbox), storage, clock, run_scheduler=False)
     await service.start()
     try:
         yield service, storage

@@ -15,7 +15,9 @@ class StaffChatRepo:
     async def bind(self, chat: StaffChat) -> None:
         """Bind a chat to its areas, replacing an earlier binding of the same chat."""
         query = {"chat.platform": chat.chat.platform.value, "chat.chat_id": chat.chat.chat_id}
-        await self._chats.replace_one(query, chat.model_dump(mode="python"), upsert=True)
+        # Only the binding's fields: a concurrent `move` of the chat id is not undone.
+        binding = chat.model_dump(mode="python", exclude={"chat"})
+        await self._chats.update_one(query, {"$set": binding}, upsert=True)
 
     async def unbind(self, chat: ChatRef) -> bool:
         """Forget a chat's binding; False when it had none."""
